@@ -1,0 +1,80 @@
+# sousuo — build, test and run.  `make run` and `make test` are the two
+# commands the README promises; everything else hangs off them.
+#
+# Layout: every .c under indexer/ search/ protocol/ (except *_main.c) goes into
+# one static library per build flavour; each *_main.c is a program in bin/;
+# each tests/test_*.c is a cmocka binary linked against the library.
+
+CC      ?= cc
+SHARED  ?= ../shared
+CORPUS  ?= $(SHARED)/corpus
+INDEX   ?= laws.idx
+
+PKGS    := libzstd libxxhash libutf8proc libcjson
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+WARN    := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
+OPT     ?= -O2 -g
+SAN     ?=
+CFLAGS  := $(OPT) $(SAN) -std=c11 -D_GNU_SOURCE $(WARN) -I. $(PKG_CFLAGS)
+LDFLAGS := $(SAN)
+LDLIBS  := $(PKG_LIBS) -lpthread -lm
+
+LIB_SRC  := $(filter-out %_main.c,$(wildcard indexer/*.c search/*.c protocol/*.c))
+TEST_SRC := $(wildcard tests/test_*.c)
+# Build flavours: plain in build/ with programs in bin/; sanitized in
+# build-asan/ with its programs in build-asan/bin/.
+B ?= build
+BIN ?= bin
+PROGS    := $(BIN)/sousuo-index $(BIN)/sousuo-search
+LIB_OBJ  := $(LIB_SRC:%.c=$(B)/%.o)
+TESTS    := $(TEST_SRC:tests/%.c=$(B)/tests/%)
+
+.PHONY: all deps test test-asan run corpus bench clean index
+all: deps
+	@$(MAKE) --no-print-directory $(PROGS)
+
+deps:
+	@sh scripts/deps.sh
+
+$(B)/%.o: %.c $(wildcard */*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(B)/libsousuo.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BIN)/sousuo-index: $(B)/indexer/index_main.o $(B)/libsousuo.a
+	@mkdir -p $(BIN)
+	$(CC) $(CFLAGS) $^ -o $@ $(LDFLAGS) $(LDLIBS)
+
+$(BIN)/sousuo-search: $(B)/search/search_main.o $(B)/libsousuo.a
+	@mkdir -p $(BIN)
+	$(CC) $(CFLAGS) $^ -o $@ $(LDFLAGS) $(LDLIBS)
+
+$(B)/tests/%: tests/%.c tests/testutil.h $(B)/libsousuo.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $< $(B)/libsousuo.a -o $@ $(LDFLAGS) $(LDLIBS) -lcmocka
+
+test-bins: $(TESTS) $(PROGS)
+
+# The test runner prints one summary line last: "N passed, N failed".
+test: deps
+	@$(MAKE) --no-print-directory test-bins
+	@SHARED=$(SHARED) BIN=$(BIN) sh tests/run-tests.sh $(TESTS)
+
+test-asan: deps
+	@$(MAKE) --no-print-directory B=build-asan BIN=build-asan/bin OPT="-O1 -g -fno-omit-frame-pointer" \
+		SAN="-fsanitize=address,undefined -fno-sanitize-recover=all" test
+
+
+corpus:
+	@sh corpus/fetch.sh $(SHARED)
+
+run: all
+	@sh scripts/run.sh
+
+clean:
+	rm -rf build build-asan bin $(INDEX)

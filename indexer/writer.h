@@ -1,0 +1,45 @@
+/* writer.h — builds an index file from documents (format in writer.c's top
+ * comment and docs/INDEX-FORMAT.md).  Called by the sousuo-index program and
+ * by tests that need a small index. */
+#ifndef SOUSUO_WRITER_H
+#define SOUSUO_WRITER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "indexer/corpus.h"
+
+typedef struct {
+	int zstd_level;          /* document store compression level (default 6) */
+	int threads;             /* compression threads (default 2) */
+	size_t zdict_bytes;      /* trained dictionary size (default 112 KiB) */
+} writer_opts;
+
+typedef struct {
+	uint32_t docs;
+	uint64_t terms;
+	uint64_t body_tokens;
+	uint64_t positions;      /* position entries written */
+	uint64_t section_bytes[16];  /* by FMT_SEC_* */
+	uint64_t file_bytes;
+	uint64_t raw_bytes;      /* bodies as read */
+} writer_stats;
+
+typedef struct index_writer index_writer;
+
+/* opts may be NULL for defaults.  Returns NULL when out of memory. */
+index_writer *writer_new(const writer_opts *opts);
+
+/* Adds one document (copied; doc's strings may be freed after).  Returns 0,
+ * or -1 with a message in err when a limit is exceeded or memory runs out. */
+int writer_add(index_writer *w, const corpus_doc *doc, char *err, size_t errlen);
+
+/* Encodes everything added and writes the index to path atomically: a
+ * temporary file in the same folder, fsync, rename, fsync of the folder; on
+ * failure the previous file at path is untouched and the temporary removed.
+ * Returns 0 and fills *stats (may be NULL), or -1 with a message in err. */
+int writer_finish(index_writer *w, const char *path, writer_stats *stats,
+                  char *err, size_t errlen);
+
+void writer_free(index_writer *w);
+
+#endif

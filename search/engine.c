@@ -1,0 +1,791 @@
+/* engine.c — evaluates a query tree document-at-a-time over postings
+ * cursors, exactly, with BM25F scoring and a bounded top-k heap.
+ *
+ * A query term (QN_TERM) is a list of tokens at fixed relative positions.
+ * It becomes one or more "components", each a dictionary key read through a
+ * postings cursor with an offset relative to the term's start:
+ *   - one token: its own key (a CJK character's postings have no positions,
+ *     and none are needed);
+ *   - two adjacent tokens: their pair key (a bigram, or a word+CJK pair);
+ *   - anything longer: pair keys at offsets 0, 2, 4, ... and the last pair,
+ *     which together cover every token, plus the keys of single words that
+ *     stand between separators ("covid-19").  A document matches where all
+ *     components sit at their offsets from one start position; the number of
+ *     such starts is the term's frequency in the document.
+ * Every component must occur in a candidate document (they are intersected
+ * rarest first), and positions decide: no false positives, no misses.
+ * The title field has its own keys; the same components over title keys give
+ * the title frequency used by BM25F and by `title:` restrictions.
+ */
+#include "search/engine.h"
+#include "indexer/format.h"
+#include "indexer/keys.h"
+#include "indexer/limits.h"
+#include "search/postings.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_COMPS (SOUSUO_MAX_TERM_TOKENS + 1)
+
+typedef enum { E_TERM, E_AND, E_OR, E_NOT, E_FILTER, E_EMPTY } ekind;
+
+/* The components of one term in one field. */
+typedef struct {
+	uint32_t n;                 /* 0: the term cannot occur in this field */
+	int positional;             /* positions must be checked */
+	pcur *cur[MAX_COMPS];
+	uint32_t off[MAX_COMPS];    /* offset of each component from the start */
+	uint32_t df_min;            /* smallest df: an upper bound of the term's df */
+} comps;
+
+typedef struct enode enode;
+struct enode {
+	ekind kind;
+	uint32_t doc;               /* current document, PCUR_END when done */
+	/* E_TERM */
+	comps body, title;
+	int title_only;             /* title: restriction */
+	uint32_t tf_body, tf_title; /* at doc */
+	double idf;
+	const query_node *qn;
+	/* E_AND / E_OR / E_NOT */
+	enode **kids;
+	uint32_t nkids;
+	enode **neg;                /* E_AND: kids under NOT */
+	uint32_t nneg;
+	/* E_FILTER */
+	const query_node *filter;
+	const uint8_t *catmask;     /* QN_CATEGORY: 1 per matching category id */
+	int started;                /* doc is meaningful */
+};
+
+/* A bump allocator reset for each query; chunks are kept. */
+typedef struct chunk {
+	struct chunk *next;
+	size_t used, cap;
+	max_align_t data[];
+} chunk;
+
+struct engine_ctx {
+	chunk *chunks;
+	pcur **pool;               /* cursors with their reusable position buffers */
+	size_t npool, used_pool;
+	engine_hit *heap;
+	size_t heap_cap;
+	uint32_t *posbuf;          /* scratch for title/body matching */
+	const sousuo_index *ix;
+	const engine_opts *o;
+	int corrupt;
+	int nomem;
+};
+
+void engine_opts_default(engine_opts *o)
+{
+	o->k1 = 1.2;
+	o->b = 0.75;
+	o->title_weight = 8.0;
+	o->title_b = 0.5;
+	o->limit = 10;
+	o->offset = 0;
+	o->exact_total = 1;
+}
+
+engine_ctx *engine_ctx_new(void)
+{
+	return calloc(1, sizeof(engine_ctx));
+}
+
+void engine_ctx_free(engine_ctx *c)
+{
+	if (!c)
+		return;
+	for (chunk *k = c->chunks, *n; k; k = n) {
+		n = k->next;
+		free(k);
+	}
+	for (size_t i = 0; i < c->npool; i++) {
+		pcur_free(c->pool[i]);
+		free(c->pool[i]);
+	}
+	free(c->pool);
+	free(c->heap);
+	free(c);
+}
+
+static void arena_reset(engine_ctx *c)
+{
+	for (chunk *k = c->chunks; k; k = k->next)
+		k->used = 0;
+	c->used_pool = 0;
+	c->corrupt = 0;
+	c->nomem = 0;
+}
+
+static void *arena_alloc(engine_ctx *c, size_t n)
+{
+	n = (n + sizeof(max_align_t) - 1) / sizeof(max_align_t) * sizeof(max_align_t);
+	for (chunk *k = c->chunks; k; k = k->next)
+		if (k->cap - k->used >= n) {
+			void *p = (char *)k->data + k->used;
+			k->used += n;
+			memset(p, 0, n);
+			return p;
+		}
+	size_t cap = n > 65536 ? n : 65536;
+	chunk *k = malloc(sizeof *k + cap);
+	if (!k) {
+		c->nomem = 1;
+		return NULL;
+	}
+	k->next = c->chunks;
+	k->cap = cap;
+	k->used = n;
+	c->chunks = k;
+	memset(k->data, 0, n);
+	return k->data;
+}
+
+static pcur *cursor_get(engine_ctx *c)
+{
+	if (c->used_pool == c->npool) {
+		pcur **p = realloc(c->pool, (c->npool + 16) * sizeof *p);
+		if (!p)
+			return NULL;
+		c->pool = p;
+		for (size_t i = 0; i < 16; i++) {
+			p[c->npool + i] = calloc(1, sizeof(pcur));
+			if (!p[c->npool + i]) {
+				c->npool += i;
+				return NULL;
+			}
+		}
+		c->npool += 16;
+	}
+	return c->pool[c->used_pool++];
+}
+
+/* ---- building components ---- */
+
+static uint64_t tok_key(const query_token *t)
+{
+	return keys_token(t->kind, t->cp, t->word, t->word_len);
+}
+
+/* Adds the component key at offset; returns 0, or 1 when the key does not
+ * exist (the term cannot match in this field), or -1 on error. */
+static int comp_add(engine_ctx *c, comps *cs, uint64_t key, uint32_t off)
+{
+	index_term t;
+	if (!index_lookup(c->ix, key, &t))
+		return 1;
+	pcur *p = cursor_get(c);
+	if (!p) {
+		c->nomem = 1;
+		return -1;
+	}
+	if (pcur_open(p, &t)) {
+		c->corrupt = 1;
+		return -1;
+	}
+	cs->cur[cs->n] = p;
+	cs->off[cs->n] = off;
+	if (cs->n == 0 || t.df < cs->df_min)
+		cs->df_min = t.df;
+	cs->n++;
+	return 0;
+}
+
+/* Builds the components of term qn in one field (title != 0: title keys). */
+static int build_comps(engine_ctx *c, const query_node *qn, int title, comps *cs)
+{
+	const query_token *t = qn->toks;
+	uint32_t n = qn->ntoks;
+	int rc = 0;
+	memset(cs, 0, sizeof *cs);
+	if (n == 1) {
+		uint64_t k = tok_key(&t[0]);
+		rc = comp_add(c, cs, title ? keys_title(k) : k, 0);
+	} else if (n == 2 && t[1].pos == t[0].pos + 1) {
+		uint64_t k = keys_pair(tok_key(&t[0]), tok_key(&t[1]));
+		rc = comp_add(c, cs, title ? keys_title(k) : k, 0);
+	} else {
+		cs->positional = 1;
+		uint32_t s = 0;
+		while (s < n && rc == 0) {
+			uint32_t e = s;   /* segment [s, e] of adjacent tokens */
+			while (e + 1 < n && t[e + 1].pos == t[e].pos + 1)
+				e++;
+			if (e == s) {
+				uint64_t k = tok_key(&t[s]);
+				rc = comp_add(c, cs, title ? keys_title(k) : k, t[s].pos);
+			} else {
+				uint32_t last = s;
+				for (uint32_t i = s; i + 1 <= e && rc == 0; i += 2) {
+					uint64_t k = keys_pair(tok_key(&t[i]), tok_key(&t[i + 1]));
+					rc = comp_add(c, cs, title ? keys_title(k) : k, t[i].pos);
+					last = i;
+				}
+				if (last + 1 < e && rc == 0) {   /* the last token is not covered yet */
+					uint64_t k = keys_pair(tok_key(&t[e - 1]), tok_key(&t[e]));
+					rc = comp_add(c, cs, title ? keys_title(k) : k, t[e - 1].pos);
+				}
+			}
+			s = e + 1;
+		}
+	}
+	if (rc)
+		cs->n = 0;
+	/* rarest first: intersection leads with the shortest list */
+	for (uint32_t i = 1; i < cs->n; i++)
+		for (uint32_t j = i; j > 0 && cs->cur[j]->df < cs->cur[j - 1]->df; j--) {
+			pcur *tp = cs->cur[j];
+			uint32_t to = cs->off[j];
+			cs->cur[j] = cs->cur[j - 1];
+			cs->off[j] = cs->off[j - 1];
+			cs->cur[j - 1] = tp;
+			cs->off[j - 1] = to;
+		}
+	return rc < 0 ? -1 : 0;
+}
+
+/* ---- matching one term ---- */
+
+/* Counts start positions p where every component c has p + off[c] among its
+ * positions in the current document (all cursors on the same document). */
+static uint32_t count_aligned(engine_ctx *c, comps *cs)
+{
+	if (!cs->positional)
+		return pcur_tf(cs->cur[0]);
+	const uint32_t *pos[MAX_COMPS];
+	uint32_t np[MAX_COMPS], at[MAX_COMPS] = { 0 };
+	uint32_t lead = 0;
+	for (uint32_t i = 0; i < cs->n; i++) {
+		pos[i] = pcur_positions(cs->cur[i], &np[i]);
+		if (!pos[i]) {
+			c->corrupt = 1;
+			return 0;
+		}
+		if (np[i] < np[lead])
+			lead = i;
+	}
+	uint32_t count = 0;
+	for (uint32_t k = 0; k < np[lead]; k++) {
+		if (pos[lead][k] < cs->off[lead])
+			continue;
+		uint32_t start = pos[lead][k] - cs->off[lead];
+		uint32_t i;
+		for (i = 0; i < cs->n; i++) {
+			if (i == lead)
+				continue;
+			uint64_t want = (uint64_t)start + cs->off[i];
+			while (at[i] < np[i] && pos[i][at[i]] < want)
+				at[i]++;
+			if (at[i] == np[i])
+				return count;   /* no later start can match either */
+			if (pos[i][at[i]] != want)
+				break;
+		}
+		if (i == cs->n)
+			count++;
+	}
+	return count;
+}
+
+/* Moves all components to the first document >= target holding all of them
+ * at aligned positions; returns it (tf in *tf) or PCUR_END. */
+static uint32_t comps_seek(engine_ctx *c, comps *cs, uint32_t target, uint32_t *tf)
+{
+	if (cs->n == 0)
+		return PCUR_END;
+	for (;;) {
+		uint32_t d = pcur_seek(cs->cur[0], target);
+		if (d == PCUR_END)
+			return PCUR_END;
+		uint32_t i;
+		for (i = 1; i < cs->n; i++) {
+			uint32_t e = pcur_seek(cs->cur[i], d);
+			if (e == PCUR_END)
+				return PCUR_END;
+			if (e != d) {
+				target = e;
+				break;
+			}
+		}
+		if (i < cs->n)
+			continue;
+		uint32_t n = count_aligned(c, cs);
+		if (c->corrupt)
+			return PCUR_END;
+		if (n) {
+			*tf = n;
+			return d;
+		}
+		target = d + 1;
+	}
+}
+
+/* tf of the term in the title of doc (title cursors only move forward). */
+static uint32_t title_tf(engine_ctx *c, comps *cs, uint32_t doc)
+{
+	uint32_t tf = 0;
+	if (cs->n == 0)
+		return 0;
+	for (uint32_t i = 0; i < cs->n; i++)
+		if (pcur_seek(cs->cur[i], doc) != doc)
+			return 0;
+	tf = count_aligned(c, cs);
+	return tf;
+}
+
+/* ---- filters ---- */
+
+static int filter_match(engine_ctx *c, const enode *e, uint32_t doc)
+{
+	const query_node *f = e->filter;
+	const fmt_doc *d = index_doc(c->ix, doc);
+	if (f->kind == QN_CATEGORY)
+		return e->catmask[d->category];
+	uint32_t v = d->date;
+	if (v == 0)
+		return 0;
+	switch (f->op) {
+	case QOP_EQ: return v >= f->date_lo && v <= f->date_hi;
+	case QOP_LT: return v < f->date_lo;
+	case QOP_LE: return v <= f->date_hi;
+	case QOP_GT: return v > f->date_hi;
+	case QOP_GE: return v >= f->date_lo;
+	}
+	return 0;
+}
+
+/* ---- the node iterators ---- */
+
+static uint32_t node_seek(engine_ctx *c, enode *e, uint32_t target);
+
+static uint32_t term_seek(engine_ctx *c, enode *e, uint32_t target)
+{
+	uint32_t tf = 0;
+	if (e->title_only) {
+		uint32_t d = comps_seek(c, &e->title, target, &tf);
+		e->tf_title = tf;
+		/* the body holds the title text too for Markdown; count it for BM25 */
+		e->tf_body = d != PCUR_END && e->body.n ? title_tf(c, &e->body, d) : 0;
+		return e->doc = d;
+	}
+	uint32_t d = comps_seek(c, &e->body, target, &tf);
+	e->tf_body = tf;
+	e->tf_title = d != PCUR_END ? title_tf(c, &e->title, d) : 0;
+	return e->doc = d;
+}
+
+static uint32_t and_seek(engine_ctx *c, enode *e, uint32_t target)
+{
+	uint32_t ndocs = index_ndocs(c->ix);
+	for (;;) {
+		if (target >= ndocs)
+			return e->doc = PCUR_END;
+		uint32_t i;
+		for (i = 0; i < e->nkids; i++) {
+			uint32_t d = node_seek(c, e->kids[i], target);
+			if (d == PCUR_END || c->corrupt)
+				return e->doc = PCUR_END;
+			if (d != target) {
+				target = d;
+				break;
+			}
+		}
+		if (i < e->nkids)
+			continue;
+		for (i = 0; i < e->nneg; i++)
+			if (node_seek(c, e->neg[i], target) == target)
+				break;
+		if (i == e->nneg)
+			return e->doc = target;
+		target++;
+	}
+}
+
+static uint32_t or_seek(engine_ctx *c, enode *e, uint32_t target)
+{
+	uint32_t best = PCUR_END;
+	for (uint32_t i = 0; i < e->nkids; i++) {
+		uint32_t d = node_seek(c, e->kids[i], target);
+		if (d < best)
+			best = d;
+	}
+	return e->doc = best;
+}
+
+static uint32_t not_seek(engine_ctx *c, enode *e, uint32_t target)
+{
+	uint32_t ndocs = index_ndocs(c->ix);
+	while (target < ndocs && node_seek(c, e->kids[0], target) == target)
+		target++;
+	return e->doc = target < ndocs ? target : PCUR_END;
+}
+
+static uint32_t node_seek(engine_ctx *c, enode *e, uint32_t target)
+{
+	if (e->started && (e->doc == PCUR_END || e->doc >= target))
+		return e->doc;
+	e->started = 1;
+	switch (e->kind) {
+	case E_TERM: return term_seek(c, e, target);
+	case E_AND: return and_seek(c, e, target);
+	case E_OR: return or_seek(c, e, target);
+	case E_NOT: return not_seek(c, e, target);
+	case E_FILTER: {
+		uint32_t n = index_ndocs(c->ix);
+		while (target < n && !filter_match(c, e, target))
+			target++;
+		return e->doc = target < n ? target : PCUR_END;
+	}
+	case E_EMPTY: return e->doc = PCUR_END;
+	}
+	return PCUR_END;
+}
+
+/* ---- scoring ---- */
+
+static double term_score(engine_ctx *c, const enode *e, uint32_t doc)
+{
+	const engine_opts *o = c->o;
+	const fmt_doc *d = index_doc(c->ix, doc);
+	double nb = 1 - o->b + o->b * d->body_tokens / index_avg_body(c->ix);
+	double nt = 1 - o->title_b + o->title_b * d->title_tokens / index_avg_title(c->ix);
+	double tf = e->tf_body / nb + o->title_weight * e->tf_title / nt;
+	return e->idf * tf * (o->k1 + 1) / (tf + o->k1);
+}
+
+/* Sum of the scores of the terms of e that match doc (e is on doc). */
+static double node_score(engine_ctx *c, const enode *e, uint32_t doc)
+{
+	double s = 0;
+	switch (e->kind) {
+	case E_TERM:
+		return term_score(c, e, doc);
+	case E_AND:
+	case E_OR:
+		for (uint32_t i = 0; i < e->nkids; i++)
+			if (e->kids[i]->doc == doc)
+				s += node_score(c, e->kids[i], doc);
+		return s;
+	default:
+		return 0;
+	}
+}
+
+/* ---- compiling the query tree ---- */
+
+static enode *compile(engine_ctx *c, const query_node *qn, int depth);
+
+static enode *new_node(engine_ctx *c, ekind k)
+{
+	enode *e = arena_alloc(c, sizeof *e);
+	if (e)
+		e->kind = k;
+	return e;
+}
+
+static enode *compile_term(engine_ctx *c, const query_node *qn)
+{
+	enode *e = new_node(c, E_TERM);
+	if (!e)
+		return NULL;
+	e->qn = qn;
+	e->title_only = qn->field == QF_TITLE;
+	if (build_comps(c, qn, 0, &e->body) || build_comps(c, qn, 1, &e->title))
+		return NULL;
+	if ((e->title_only ? e->title.n : e->body.n) == 0) {
+		e->kind = E_EMPTY;
+		e->doc = PCUR_END;
+		return e;
+	}
+	/* idf from the rarest component: known before matching, and never
+	 * lower than the term's true idf */
+	double n = index_ndocs(c->ix);
+	double df = e->title_only ? e->title.df_min : e->body.df_min;
+	e->idf = log(1 + (n - df + 0.5) / (df + 0.5));
+	return e;
+}
+
+static void sort_by_cost(enode **v, uint32_t n)
+{
+	/* cheap estimate: a term's rarest df; others go last */
+	for (uint32_t i = 1; i < n; i++)
+		for (uint32_t j = i; j > 0; j--) {
+			uint32_t a = v[j]->kind == E_TERM ? v[j]->body.df_min : UINT32_MAX;
+			uint32_t b = v[j - 1]->kind == E_TERM ? v[j - 1]->body.df_min : UINT32_MAX;
+			if (a >= b)
+				break;
+			enode *t = v[j];
+			v[j] = v[j - 1];
+			v[j - 1] = t;
+		}
+}
+
+static enode *compile(engine_ctx *c, const query_node *qn, int depth)
+{
+	if (depth > SOUSUO_MAX_QUERY_DEPTH * 2 + 4)
+		return NULL;
+	switch (qn->kind) {
+	case QN_TERM:
+		return compile_term(c, qn);
+	case QN_CATEGORY:
+	case QN_DATE: {
+		enode *e = new_node(c, E_FILTER);
+		if (e)
+			e->filter = qn;
+		return e;
+	}
+	case QN_NOT: {
+		enode *e = new_node(c, E_NOT);
+		if (!e)
+			return NULL;
+		e->kids = arena_alloc(c, sizeof *e->kids);
+		if (!e->kids || !(e->kids[0] = compile(c, qn->kids[0], depth + 1)))
+			return NULL;
+		e->nkids = 1;
+		return e;
+	}
+	case QN_AND:
+	case QN_OR: {
+		enode *e = new_node(c, qn->kind == QN_AND ? E_AND : E_OR);
+		if (!e)
+			return NULL;
+		e->kids = arena_alloc(c, qn->nkids * sizeof *e->kids);
+		e->neg = arena_alloc(c, qn->nkids * sizeof *e->neg);
+		if (!e->kids || !e->neg)
+			return NULL;
+		int any_pos = 0;
+		for (uint32_t i = 0; i < qn->nkids; i++)
+			if (qn->kids[i]->kind != QN_NOT)
+				any_pos = 1;
+		for (uint32_t i = 0; i < qn->nkids; i++) {
+			const query_node *k = qn->kids[i];
+			if (e->kind == E_AND && k->kind == QN_NOT && any_pos) {
+				enode *x = compile(c, k->kids[0], depth + 1);
+				if (!x)
+					return NULL;
+				e->neg[e->nneg++] = x;
+			} else {
+				enode *x = compile(c, k, depth + 1);
+				if (!x)
+					return NULL;
+				e->kids[e->nkids++] = x;
+			}
+		}
+		if (e->kind == E_AND)
+			sort_by_cost(e->kids, e->nkids);
+		return e;
+	}
+	}
+	return NULL;
+}
+
+/* ---- top-k ---- */
+
+typedef struct {
+	engine_hit *h;
+	uint32_t n, k;
+	int by_date;
+	const sousuo_index *ix;
+} topk;
+
+/* 1 if a ranks before b: higher score, then newer, then lower id. */
+static int better(const topk *t, const engine_hit *a, const engine_hit *b)
+{
+	uint32_t da = index_doc(t->ix, a->doc)->date, db = index_doc(t->ix, b->doc)->date;
+	if (t->by_date && da != db)
+		return da > db;
+	if (a->score != b->score)
+		return a->score > b->score;
+	if (da != db)
+		return da > db;
+	return a->doc < b->doc;
+}
+
+/* Min-heap on "better": the root is the worst kept hit. */
+static void topk_push(topk *t, engine_hit x)
+{
+	if (t->k == 0)
+		return;
+	if (t->n < t->k) {
+		uint32_t i = t->n++;
+		while (i > 0) {
+			uint32_t p = (i - 1) / 2;
+			if (!better(t, &t->h[p], &x))
+				break;
+			t->h[i] = t->h[p];
+			i = p;
+		}
+		t->h[i] = x;
+		return;
+	}
+	if (!better(t, &x, &t->h[0]))
+		return;
+	uint32_t i = 0;
+	for (;;) {
+		uint32_t l = 2 * i + 1, r = l + 1, m = i;
+		const engine_hit *worst = &x;
+		if (l < t->n && better(t, worst, &t->h[l])) {
+			m = l;
+			worst = &t->h[l];
+		}
+		if (r < t->n && better(t, worst, &t->h[r]))
+			m = r;
+		if (m == i)
+			break;
+		t->h[i] = t->h[m];
+		i = m;
+	}
+	t->h[i] = x;
+}
+
+/* Sorts the heap best first (insertion sort: k is small and this avoids a
+ * global comparator context, which would not be thread-safe). */
+static void topk_sort(topk *t)
+{
+	for (uint32_t i = 1; i < t->n; i++) {
+		engine_hit x = t->h[i];
+		uint32_t j = i;
+		while (j > 0 && better(t, &x, &t->h[j - 1])) {
+			t->h[j] = t->h[j - 1];
+			j--;
+		}
+		t->h[j] = x;
+	}
+}
+
+static int prepare(engine_ctx *c, const sousuo_index *ix, const query *q, const engine_opts *o,
+                   enode **root, char *err, size_t errlen)
+{
+	arena_reset(c);
+	c->ix = ix;
+	c->o = o;
+	*root = compile(c, q->root, 0);
+	if (!*root) {
+		snprintf(err, errlen, "%s", c->corrupt ? "index data corrupt" : "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+/* Gives every category filter its mask: 1 for each category whose path is
+ * the prefix or lies below it ("地方性法规" covers "地方性法规/山东"). */
+static int assign_masks(engine_ctx *c, enode *e)
+{
+	if (e->kind == E_FILTER) {
+		if (e->filter->kind != QN_CATEGORY)
+			return 0;
+		uint32_t n = index_ncategories(c->ix);
+		uint8_t *m = arena_alloc(c, n + 1);
+		if (!m)
+			return -1;
+		const char *want = e->filter->text;
+		size_t plen = strlen(want);
+		for (uint32_t i = 0; i < n; i++) {
+			size_t len;
+			const char *s = index_category(c->ix, i, &len);
+			m[i] = len >= plen && memcmp(s, want, plen) == 0 &&
+			       (len == plen || plen == 0 || s[plen] == '/' || want[plen - 1] == '/');
+		}
+		e->catmask = m;
+		return 0;
+	}
+	for (uint32_t i = 0; i < e->nkids; i++)
+		if (assign_masks(c, e->kids[i]))
+			return -1;
+	for (uint32_t i = 0; i < e->nneg; i++)
+		if (assign_masks(c, e->neg[i]))
+			return -1;
+	return 0;
+}
+
+int engine_search(engine_ctx *c, const sousuo_index *ix, const query *q,
+                  const engine_opts *o, engine_result *r, char *err, size_t errlen)
+{
+	enode *root;
+	memset(r, 0, sizeof *r);
+	if (prepare(c, ix, q, o, &root, err, errlen) || assign_masks(c, root))
+		return -1;
+	uint64_t want = (uint64_t)o->offset + o->limit;
+	if (want > SOUSUO_MAX_RESULTS)
+		want = SOUSUO_MAX_RESULTS;
+	if (want > c->heap_cap) {
+		engine_hit *h = realloc(c->heap, want * sizeof *h);
+		if (!h) {
+			snprintf(err, errlen, "out of memory");
+			return -1;
+		}
+		c->heap = h;
+		c->heap_cap = want;
+	}
+	topk t = { c->heap, 0, (uint32_t)want, q->sort == QSORT_DATE, ix };
+	uint64_t total = 0;
+	uint32_t d = 0;
+	/* all nodes start "before" document 0 */
+	for (;;) {
+		d = node_seek(c, root, d);
+		if (d == PCUR_END || c->corrupt)
+			break;
+		total++;
+		engine_hit h = { d, node_score(c, root, d) };
+		topk_push(&t, h);
+		d++;
+	}
+	if (c->corrupt) {
+		snprintf(err, errlen, "index data corrupt");
+		return -1;
+	}
+	topk_sort(&t);
+	r->total = total;
+	r->total_exact = 1;
+	r->nhits = t.n > o->offset ? t.n - o->offset : 0;
+	r->hits = t.h + (t.n > o->offset ? o->offset : t.n);
+	return 0;
+}
+
+int engine_explain(engine_ctx *c, const sousuo_index *ix, const query *q,
+                   const engine_opts *o, uint32_t doc, char *out, size_t cap)
+{
+	char err[128];
+	enode *root;
+	if (cap)
+		out[0] = 0;
+	if (doc >= index_ndocs(ix) || prepare(c, ix, q, o, &root, err, sizeof err) ||
+	    assign_masks(c, root))
+		return -1;
+	if (node_seek(c, root, doc) != doc)
+		return snprintf(out, cap, "document %u does not match\n", doc), 0;
+	/* walk the tree iteratively with a small explicit stack */
+	enode *stack[64];
+	int sp = 0;
+	size_t at = 0;
+	const fmt_doc *fd = index_doc(ix, doc);
+	stack[sp++] = root;
+	while (sp > 0) {
+		enode *e = stack[--sp];
+		if (e->kind == E_TERM && e->doc == doc) {
+			int n = snprintf(out + at, cap - at,
+			                 "%s%s: tf body %u (len %u, avg %.1f), tf title %u (len %u, avg %.1f), "
+			                 "idf %.3f, score %.4f\n",
+			                 e->title_only ? "title:" : "", e->qn->text, e->tf_body,
+			                 fd->body_tokens, index_avg_body(ix), e->tf_title,
+			                 fd->title_tokens, index_avg_title(ix), e->idf,
+			                 term_score(c, e, doc));
+			if (n > 0 && (size_t)n < cap - at)
+				at += (size_t)n;
+		} else if ((e->kind == E_AND || e->kind == E_OR) && e->doc == doc) {
+			for (uint32_t i = 0; i < e->nkids && sp < 64; i++)
+				stack[sp++] = e->kids[i];
+		}
+	}
+	int n = snprintf(out + at, cap - at, "total %.4f (k1 %.2f, b %.2f, title weight %.2f, title b %.2f)\n",
+	                 node_score(c, root, doc), o->k1, o->b, o->title_weight, o->title_b);
+	(void)n;
+	return 0;
+}

@@ -1,0 +1,55 @@
+/* engine.h — query evaluation: matches a parsed query (query.h) against an
+ * index (index.h) exactly, scores matches with BM25F (body and title), and
+ * keeps the top results.  Callers: sousuo-search, the daemon's workers, the
+ * benchmark.  One engine_ctx per thread; the index is shared. */
+#ifndef SOUSUO_ENGINE_H
+#define SOUSUO_ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "search/index.h"
+#include "search/query.h"
+
+typedef struct {
+	double k1;             /* BM25 saturation (default 1.2) */
+	double b;              /* body length normalization (default 0.75) */
+	double title_weight;   /* a title occurrence counts this many body ones (default 8) */
+	double title_b;        /* title length normalization (default 0.5) */
+	uint32_t limit;        /* results wanted (default 10) */
+	uint32_t offset;       /* results skipped first (default 0) */
+	int exact_total;       /* 1 (default): count every match; 0: the total may
+	                          be a lower bound and top-k may prune */
+} engine_opts;
+
+/* Fills o with the defaults above. */
+void engine_opts_default(engine_opts *o);
+
+typedef struct {
+	uint32_t doc;
+	double score;
+} engine_hit;
+
+typedef struct {
+	uint64_t total;        /* matching documents (a lower bound if !total_exact) */
+	int total_exact;
+	uint32_t nhits;        /* hits[] length: at most limit */
+	const engine_hit *hits;/* best first; owned by the ctx, valid until its next search */
+} engine_result;
+
+typedef struct engine_ctx engine_ctx;
+
+engine_ctx *engine_ctx_new(void);
+void engine_ctx_free(engine_ctx *c);
+
+/* Runs q on ix.  Returns 0 and fills *r, or -1 with a message in err (the
+ * index's data are corrupt, out of memory).  Thread-safe for distinct ctxs. */
+int engine_search(engine_ctx *c, const sousuo_index *ix, const query *q,
+                  const engine_opts *o, engine_result *r, char *err, size_t errlen);
+
+/* Writes a human-readable account of how doc's score for q was made (one
+ * line per term: tf in body and title, lengths, idf, contribution) into out
+ * (NUL-terminated, truncated to cap).  Returns 0 or -1. */
+int engine_explain(engine_ctx *c, const sousuo_index *ix, const query *q,
+                   const engine_opts *o, uint32_t doc, char *out, size_t cap);
+
+#endif

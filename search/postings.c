@@ -1,0 +1,226 @@
+/* postings.c — decoding of a term's postings; see postings.h and the format
+ * at the top of indexer/writer.c.  Every read is bounded by the section's end;
+ * inconsistent counts or sizes mark the cursor corrupt instead of trusting
+ * them. */
+#include "search/postings.h"
+#include "indexer/codec.h"
+#include "indexer/format.h"
+
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int corrupt(pcur *c)
+{
+	c->corrupt = 1;
+	c->doc = PCUR_END;
+	c->block = c->nblocks;
+	return -1;
+}
+
+/* Reads the directory entry of the next block (multi-block terms) and makes
+ * it current without decoding it. */
+static int enter_block(pcur *c)
+{
+	uint32_t remaining = c->df - c->block * SOUSUO_BLOCK;
+	c->n = remaining < SOUSUO_BLOCK ? remaining : SOUSUO_BLOCK;
+	c->decoded = 0;
+	c->pos_ready = 0;
+	c->blkpos = c->posdata;
+	if (c->nblocks == 1) {
+		c->last = PCUR_END;   /* unknown until decoded */
+		c->max_tf = c->min_len = 0;
+		c->data_bytes = (uint32_t)(c->end - c->data);
+		c->pos_bytes = (uint32_t)(c->pos_end - c->posdata);
+		return 0;
+	}
+	uint32_t delta, bytes, pbytes = 0, maxtf, minlen;
+	const uint8_t *p = c->dir;
+	p = codec_varint_get32(p, c->end, &delta);
+	if (p)
+		p = codec_varint_get32(p, c->end, &bytes);
+	if (p && c->positional)
+		p = codec_varint_get32(p, c->end, &pbytes);
+	if (p)
+		p = codec_varint_get32(p, c->end, &maxtf);
+	if (p)
+		p = codec_varint_get32(p, c->end, &minlen);
+	if (!p || delta == 0 || (uint64_t)c->base + delta - 1 >= PCUR_END ||
+	    bytes > (size_t)(c->end - c->data) ||
+	    pbytes > (size_t)(c->pos_end - c->posdata))
+		return corrupt(c);
+	c->dir = p;
+	c->last = c->base + delta - 1;
+	c->data_bytes = bytes;
+	c->pos_bytes = pbytes;
+	c->max_tf = maxtf;
+	c->min_len = minlen;
+	return 0;
+}
+
+/* Leaves the current block for the next one; returns 0 or -1 when done. */
+static int next_block(pcur *c)
+{
+	c->base = c->last + 1;
+	c->data += c->data_bytes;
+	c->posdata += c->pos_bytes;
+	if (++c->block >= c->nblocks) {
+		c->doc = PCUR_END;
+		return -1;
+	}
+	return enter_block(c);
+}
+
+static int decode_block(pcur *c)
+{
+	const uint8_t *p = c->data, *end = c->data + c->data_bytes;
+	p = codec_unpack(p, end, c->docs, c->n);
+	if (p)
+		p = codec_unpack(p, end, c->tfs, c->n);
+	if (!p)
+		return corrupt(c);
+	uint64_t next = c->base;    /* the smallest document the next gap can give */
+	uint32_t d = 0;
+	for (uint32_t i = 0; i < c->n; i++) {
+		next += c->docs[i];
+		if (next >= PCUR_END || c->tfs[i] == UINT32_MAX)
+			return corrupt(c);
+		d = (uint32_t)next++;
+		c->docs[i] = d;
+		c->tfs[i] += 1;
+	}
+	if (c->nblocks == 1) {
+		c->last = d;
+		c->data_bytes = (uint32_t)(p - c->data);
+	} else if (d != c->last) {
+		return corrupt(c);
+	}
+	c->decoded = 1;
+	c->i = 0;
+	return 0;
+}
+
+int pcur_open(pcur *c, const index_term *t)
+{
+	uint32_t *keep = c->pos, keep_cap = c->pos_cap;
+	memset(c, 0, offsetof(pcur, pos));
+	c->pos = keep;
+	c->pos_cap = keep_cap;
+	c->corrupt = 0;
+	c->end = t->blob_end;
+	c->pos_end = t->pos_end;
+	c->df = t->df;
+	c->nblocks = (t->df + SOUSUO_BLOCK - 1) / SOUSUO_BLOCK;
+	c->positional = fmt_key_positional(t->key);
+	const uint8_t *p = t->blob;
+	c->posdata = t->pos_end;
+	if (c->positional) {
+		uint64_t off;
+		p = codec_varint_get(p, c->end, &off);
+		if (!p || off > (uint64_t)(t->pos_end - t->pos_base))
+			return corrupt(c);
+		c->posdata = t->pos_base + off;
+	}
+	c->dir = p;
+	if (c->nblocks > 1) {
+		/* the data start after the whole directory: walk it once */
+		const uint8_t *q = p;
+		int fields = c->positional ? 5 : 4;
+		for (uint32_t b = 0; b < c->nblocks; b++)
+			for (int f = 0; f < fields; f++) {
+				uint64_t v;
+				q = codec_varint_get(q, c->end, &v);
+				if (!q)
+					return corrupt(c);
+			}
+		c->data = q;
+	} else {
+		c->data = p;
+	}
+	c->base = 0;
+	c->block = 0;
+	if (enter_block(c) || decode_block(c))
+		return -1;
+	c->doc = c->docs[0];
+	return 0;
+}
+
+void pcur_free(pcur *c)
+{
+	free(c->pos);
+	c->pos = NULL;
+	c->pos_cap = 0;
+}
+
+uint32_t pcur_seek(pcur *c, uint32_t target)
+{
+	if (c->doc == PCUR_END || target <= c->doc)
+		return c->doc;
+	/* skip whole blocks through the directory without decoding them */
+	while (c->last < target || (c->decoded && c->docs[c->n - 1] < target)) {
+		if (next_block(c))
+			return PCUR_END;
+	}
+	if (!c->decoded && decode_block(c))
+		return PCUR_END;
+	uint32_t i = c->i;
+	while (i < c->n && c->docs[i] < target)
+		i++;
+	if (i == c->n) {  /* only possible for a block whose last < target: handled above */
+		return corrupt(c), PCUR_END;
+	}
+	if (i != c->i)
+		c->i = i;
+	c->doc = c->docs[i];
+	return c->doc;
+}
+
+/* Decodes all positions of the current block and makes them absolute. */
+static int decode_positions(pcur *c)
+{
+	uint64_t total = 0;
+	c->pos_start[0] = 0;
+	for (uint32_t i = 0; i < c->n; i++) {
+		total += c->tfs[i];
+		if (total > UINT32_MAX / 2)
+			return corrupt(c);
+		c->pos_start[i + 1] = (uint32_t)total;
+	}
+	if (total > c->pos_cap) {
+		uint32_t cap = (uint32_t)total + 64;
+		uint32_t *p = realloc(c->pos, (size_t)cap * sizeof *p);
+		if (!p)
+			return corrupt(c);
+		c->pos = p;
+		c->pos_cap = cap;
+	}
+	const uint8_t *p = c->blkpos, *end = c->nblocks == 1 ? c->pos_end : c->blkpos + c->pos_bytes;
+	for (uint32_t k = 0; k < total; k += SOUSUO_BLOCK) {
+		uint32_t n = total - k < SOUSUO_BLOCK ? (uint32_t)(total - k) : SOUSUO_BLOCK;
+		p = codec_unpack(p, end, c->pos + k, n);
+		if (!p)
+			return corrupt(c);
+	}
+	for (uint32_t i = 0; i < c->n; i++) {
+		uint32_t *q = c->pos + c->pos_start[i], n = c->tfs[i];
+		uint64_t at = q[0];
+		for (uint32_t j = 1; j < n; j++) {
+			at += (uint64_t)q[j] + 1;
+			if (at >= UINT32_MAX)
+				return corrupt(c);
+			q[j] = (uint32_t)at;
+		}
+	}
+	c->pos_ready = 1;
+	return 0;
+}
+
+const uint32_t *pcur_positions(pcur *c, uint32_t *n)
+{
+	if (c->doc == PCUR_END || !c->positional)
+		return NULL;
+	if (!c->pos_ready && decode_positions(c))
+		return NULL;
+	*n = c->tfs[c->i];
+	return c->pos + c->pos_start[c->i];
+}
