@@ -163,6 +163,7 @@ static void free_doc(corpus_doc *d)
 {
 	free(d->path);
 	free(d->title);
+	free(d->short_title);
 	free(d->category);
 	free(d->ext_id);
 	free(d->body);
@@ -823,11 +824,12 @@ static int load_file(corpus_reader *r, const char *rel, const char *fs, int kind
 		d->body = buf;
 		d->body_len = len;
 	}
+	d->short_title = title_from_name(rel);
 	if (!d->title)
-		d->title = title_from_name(rel);
+		d->title = dup_s(d->short_title ? d->short_title : "");
 	d->path = dup_s(rel);
 	d->category = category_of(rel);
-	if (!d->title || !d->path || !d->category)
+	if (!d->title || !d->short_title || !d->path || !d->category)
 		return oom(r);
 	return 1;
 }
@@ -956,8 +958,9 @@ static int json_doc(corpus_reader *r, const cJSON *root, const char *what)
 	d->path = malloc(pl + ll + 1);
 	d->body = malloc(tl + 1 + bl + 1);
 	d->title = make_title(title, tl, 0);
+	d->short_title = d->title ? dup_s(d->title) : NULL;
 	d->category = dup_s(cat);
-	if (!d->path || !d->body || !d->title || !d->category)
+	if (!d->path || !d->body || !d->title || !d->short_title || !d->category)
 		return oom(r);
 	memcpy(d->path, r->jpath, pl);
 	memcpy(d->path + pl, ln, ll + 1);

@@ -35,6 +35,46 @@
  * one-line reason and goes on; in strict mode it returns -1 instead.
  * Symbolic links to directories are not followed (no loops); other entries
  * that are not regular files or directories are ignored.
+ *
+ * Details (corpus.c):
+ *  - Walk: depth first; at each level entries are sorted by strcmp on their
+ *    names, folders descended where they sort ("a.md" < "b/x.md" < "c.md").
+ *    Names starting with "." are ignored.  Extensions .md/.txt/.jsonl match
+ *    in any case (".MD").  A symbolic link to a regular file is read; a broken
+ *    link with one of those extensions is skipped with a reason.  Inputs are
+ *    read in the order given; a link given directly as an input is followed.
+ *  - A file, or a JSON line, is read whole; a UTF-8 BOM at its start is
+ *    dropped (a file holding only a BOM is "empty").  A file whose path is not
+ *    valid UTF-8 is skipped, so path, category, title and body are always
+ *    valid UTF-8.
+ *  - Skip reports: what is the path as opened (input joined with the relative
+ *    path), or "<that path>:<line>" for a JSON line.  In strict mode the skip
+ *    callback is still called and counted, then corpus_next returns -1 with
+ *    corpus_error = "<what>: <why>", and keeps returning -1.
+ *  - Markdown: front matter must start at byte 0 and be closed by a "---" line
+ *    (trailing spaces/CR allowed), else it is text; the "\x1f" replaces it up
+ *    to the end of the closing fence, its newline kept.  A heading mark is
+ *    "#" x 1..6 at column 0 followed by spaces/tabs, all replaced by one
+ *    "\x1f".  Fenced code blocks are not recognised.  HTML comments are
+ *    replaced anywhere, also in mid-line.
+ *  - Titles: whitespace and control runs (incl. "\x1f" from a comment inside
+ *    the heading) collapse to one space, trimmed; a Markdown closing sequence
+ *    ("# 标题 ##") is dropped; an empty level-1 heading is passed over.  .txt
+ *    titles always come from the file name.  The name fallback is never empty
+ *    ("(2018-11-06).md" keeps "(2018-11-06)").
+ *  - Dates: year 1900..2100, month 1..12, day 1..31 (not checked against the
+ *    month); an invalid candidate is passed over.  From a name: the last
+ *    "(YYYY-MM-DD)" in the base name.  From text: "2009年2月28日" (ASCII or
+ *    full-width digits, spaces/U+3000 allowed around 年月日), "2019-06-05",
+ *    "2019.6.5", "2019/6/5" (month/day 1 or 2 digits, not followed by the
+ *    separator and a digit), "二〇一九年六月五日" (〇/○/零 for zero); a date
+ *    must not follow or run into other digits.  Applies to .md and .txt.
+ *  - JSON Lines: blank lines are ignored (not skips); an empty .jsonl file is
+ *    skipped as "empty file".  A line must be one JSON object with nothing
+ *    after it.  A non-string "category", a "date" of another form, an "id"
+ *    that is neither string nor number: treated as absent.  A numeric id is
+ *    written as an integer when it is one ("42"), else "%.17g".  The title
+ *    is as given (whitespace collapsed), possibly "".
  */
 #ifndef SOUSUO_CORPUS_H
 #define SOUSUO_CORPUS_H
@@ -50,6 +90,11 @@ typedef struct {
 	char *body;      /* valid UTF-8, body_len bytes + a NUL; owned by the reader */
 	size_t body_len;
 	uint32_t date;   /* YYYYMMDD or 0 */
+	char *short_title; /* the name the document is known by: a file's name
+	                      without extension and "(YYYY-MM-DD)" ("气象法" where
+	                      title is "中华人民共和国气象法"); JSON Lines: the
+	                      title.  Owned by the reader; may be NULL for
+	                      documents made by hand, meaning "same as title". */
 } corpus_doc;
 
 /* Called once for each skipped input: what (a path, or "file:line") and why. */

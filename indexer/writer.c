@@ -404,7 +404,11 @@ int writer_add(index_writer *w, const corpus_doc *doc, char *err, size_t errlen)
 	int64_t nb = index_text(w, d->body, d->body_len, id, 0);
 	if (nb < 0)
 		goto nomem;
-	int64_t nt = index_text(w, d->title, strlen(d->title), id, 1);
+	/* the title field holds the short name a document is known by: "气象法"
+	 * rather than "中华人民共和国气象法", so that a query for a law's name
+	 * finds the law before the many documents that quote the name */
+	const char *tf = doc->short_title && *doc->short_title ? doc->short_title : d->title;
+	int64_t nt = index_text(w, tf, strlen(tf), id, 1);
 	if (nt < 0 || flush_touched(w))
 		goto nomem;
 	d->body_tokens = nb > UINT32_MAX ? UINT32_MAX : (uint32_t)nb;

@@ -49,7 +49,7 @@ struct enode {
 	comps body, title;
 	int title_only;             /* title: restriction */
 	uint32_t tf_body, tf_title; /* at doc */
-	double idf;
+	double idf, idf_title;       /* from the body's and the title's df */
 	const query_node *qn;
 	/* E_AND / E_OR / E_NOT */
 	enode **kids;
@@ -86,8 +86,8 @@ void engine_opts_default(engine_opts *o)
 {
 	o->k1 = 1.2;
 	o->b = 0.75;
-	o->title_weight = 8.0;
-	o->title_b = 0.5;
+	o->title_weight = 4.0;
+	o->title_b = 1.0;
 	o->limit = 10;
 	o->offset = 0;
 	o->exact_total = 1;
@@ -456,8 +456,9 @@ static double term_score(engine_ctx *c, const enode *e, uint32_t doc)
 	const fmt_doc *d = index_doc(c->ix, doc);
 	double nb = 1 - o->b + o->b * d->body_tokens / index_avg_body(c->ix);
 	double nt = 1 - o->title_b + o->title_b * d->title_tokens / index_avg_title(c->ix);
-	double tf = e->tf_body / nb + o->title_weight * e->tf_title / nt;
-	return e->idf * tf * (o->k1 + 1) / (tf + o->k1);
+	double tb = e->tf_body / nb, tt = e->tf_title / nt;
+	return e->idf * tb * (o->k1 + 1) / (tb + o->k1) +
+	       o->title_weight * e->idf_title * tt * (o->k1 + 1) / (tt + o->k1);
 }
 
 /* Sum of the scores of the terms of e that match doc (e is on doc). */
@@ -509,6 +510,8 @@ static enode *compile_term(engine_ctx *c, const query_node *qn)
 	double n = index_ndocs(c->ix);
 	double df = e->title_only ? e->title.df_min : e->body.df_min;
 	e->idf = log(1 + (n - df + 0.5) / (df + 0.5));
+	df = e->title.n ? e->title.df_min : n;
+	e->idf_title = log(1 + (n - df + 0.5) / (df + 0.5));
 	return e;
 }
 

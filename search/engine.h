@@ -1,6 +1,11 @@
 /* engine.h — query evaluation: matches a parsed query (query.h) against an
- * index (index.h) exactly, scores matches with BM25F (body and title), and
- * keeps the top results.  Callers: sousuo-search, the daemon's workers, the
+ * index (index.h) exactly, scores matches with BM25 over two fields, and
+ * keeps the top results.  A term's score is
+ *   idf_body * sat(tf_body / norm_body) + title_weight * idf_title * sat(tf_title / norm_title)
+ * with sat(x) = x (k1 + 1) / (x + k1), norm = 1 - b + b * len / avg_len, and
+ * each field's idf from that field's document frequency (as Lucene scores a
+ * query over several fields); the title field is the short name a document
+ * is known by (corpus.h).  Callers: sousuo-search, the daemon's workers, the
  * benchmark.  One engine_ctx per thread; the index is shared. */
 #ifndef SOUSUO_ENGINE_H
 #define SOUSUO_ENGINE_H
@@ -13,8 +18,8 @@
 typedef struct {
 	double k1;             /* BM25 saturation (default 1.2) */
 	double b;              /* body length normalization (default 0.75) */
-	double title_weight;   /* a title occurrence counts this many body ones (default 8) */
-	double title_b;        /* title length normalization (default 0.5) */
+	double title_weight;   /* weight of the title field's BM25 (default 4) */
+	double title_b;        /* title length normalization (default 1) */
 	uint32_t limit;        /* results wanted (default 10) */
 	uint32_t offset;       /* results skipped first (default 0) */
 	int exact_total;       /* 1 (default): count every match; 0: the total may

@@ -940,6 +940,16 @@ static void test_real_corpus(void **state)
 	corpus_close(r);
 }
 
+/* Removes the temporary tree even when a test failed half way. */
+static int teardown_tmp(void **state)
+{
+	(void)state;
+	if (tmp_root[0])
+		rm_tree(tmp_root);
+	tmp_root[0] = '\0';
+	return 0;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -949,11 +959,11 @@ int main(void)
 		cmocka_unit_test(test_clean_fuzz),
 		cmocka_unit_test(test_date_from_name),
 		cmocka_unit_test(test_date_from_text),
-		cmocka_unit_test(test_tree),
-		cmocka_unit_test(test_tree_strict),
-		cmocka_unit_test(test_direct_inputs),
-		cmocka_unit_test(test_large),
-		cmocka_unit_test(test_utf8_edges),
+		cmocka_unit_test_teardown(test_tree, teardown_tmp),
+		cmocka_unit_test_teardown(test_tree_strict, teardown_tmp),
+		cmocka_unit_test_teardown(test_direct_inputs, teardown_tmp),
+		cmocka_unit_test_teardown(test_large, teardown_tmp),
+		cmocka_unit_test_teardown(test_utf8_edges, teardown_tmp),
 		cmocka_unit_test(test_real_corpus),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
