@@ -27,11 +27,11 @@ TEST_SRC := $(wildcard tests/test_*.c)
 # build-asan/ with its programs in build-asan/bin/.
 B ?= build
 BIN ?= bin
-PROGS    := $(BIN)/sousuo-index $(BIN)/sousuo-search
+PROGS    := $(BIN)/sousuo-index $(BIN)/sousuo-search $(BIN)/sousuo-hotpath
 LIB_OBJ  := $(LIB_SRC:%.c=$(B)/%.o)
 TESTS    := $(TEST_SRC:tests/%.c=$(B)/tests/%)
 
-.PHONY: all deps test test-asan run corpus bench clean index
+.PHONY: all deps test test-bins test-asan run corpus bench clean
 all: deps
 	@$(MAKE) --no-print-directory $(PROGS)
 
@@ -51,6 +51,10 @@ $(BIN)/sousuo-index: $(B)/indexer/index_main.o $(B)/libsousuo.a
 	$(CC) $(CFLAGS) $^ -o $@ $(LDFLAGS) $(LDLIBS)
 
 $(BIN)/sousuo-search: $(B)/search/search_main.o $(B)/libsousuo.a
+	@mkdir -p $(BIN)
+	$(CC) $(CFLAGS) $^ -o $@ $(LDFLAGS) $(LDLIBS)
+
+$(BIN)/sousuo-hotpath: $(B)/bench/hotpath_main.o $(B)/libsousuo.a
 	@mkdir -p $(BIN)
 	$(CC) $(CFLAGS) $^ -o $@ $(LDFLAGS) $(LDLIBS)
 
@@ -75,6 +79,10 @@ corpus:
 
 run: all
 	@sh scripts/run.sh
+
+# Index build and in-process hot path figures into bench/results/REPORT.md.
+bench: all
+	@SHARED=$(SHARED) sh scripts/bench.sh
 
 clean:
 	rm -rf build build-asan bin $(INDEX)

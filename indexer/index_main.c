@@ -60,7 +60,7 @@ static int check(const char *path)
 	       (unsigned long long)h->title_tokens, index_avg_title(ix));
 	printf("%-11s %12s %12s %18s\n", "section", "offset", "bytes", "xxh3");
 	for (int s = 0; s < FMT_NSECTIONS; s++)
-		printf("%-11s %12llu %12llu %018llx\n", sec_names[s],
+		printf("%-11s %12llu %12llu %016llx\n", sec_names[s],
 		       (unsigned long long)h->sections[s].offset,
 		       (unsigned long long)h->sections[s].length,
 		       (unsigned long long)h->sections[s].checksum);

@@ -1,23 +1,24 @@
-/* text.c — the tokenizer of text.h (indexer and query parser): text to CJK characters and words.
- *
- * How it stays exact and fast.  The reference result is utf8proc_map(STABLE |
+/* text.c — the tokenizer of text.h: text to CJK characters and words (indexer, query parser). */
+
+/* How it stays exact and fast.  The reference result is utf8proc_map(STABLE |
  * COMPOSE | COMPAT | CASEFOLD) over each whole valid stretch of the text, then
- * classified and cut.  Normalization only ever interacts across a point where
- * the next code point's mapping starts with a non-starter, with a character
- * that canonically composes onto what precedes it, or with a Hangul vowel or
- * trailing jamo.  Everywhere else ("a boundary") the text can be normalized in
- * independent pieces.  So the scanner splits the input into segments: one
- * code point plus the code points that have no boundary before them.  A
- * segment of one code point whose mapping is one code point (ASCII, Han
- * ideographs, CJK punctuation, full-width forms, most other characters) is
- * mapped without touching utf8proc's string functions; any other segment goes
- * through utf8proc_decompose + utf8proc_normalize_utf32 into a preallocated
- * buffer.  The cutter then classifies the normalized code points and applies
- * the token and position rules. */
+ * classified and cut.  Normalization can only reach across the point before a
+ * code point whose mapping starts with a non-starter, with a starter that
+ * canonically composes onto what precedes it, or with a Hangul vowel or
+ * trailing jamo; before any other code point (a "boundary") the text can be
+ * normalized in independent pieces.  So the scanner splits the input into
+ * segments: one code point plus the code points after it that have no
+ * boundary before them.  A segment of one code point whose mapping is one
+ * code point (ASCII, Han ideographs, CJK punctuation, full-width forms, most
+ * other characters) is mapped without utf8proc's string functions; any other
+ * segment goes through utf8proc_decompose + utf8proc_normalize_utf32 into a
+ * preallocated buffer.  The cutter then classifies the normalized code points
+ * and applies the token and position rules.  A token's source range is that
+ * of the segments it came from, so a character composed from several code
+ * points ("e" + U+0301) covers all of them. */
 #include "indexer/text.h"
 
 #include <stdlib.h>
-#include <string.h>
 #include <utf8proc.h>
 
 #define NORM_OPTIONS (UTF8PROC_STABLE | UTF8PROC_COMPOSE | UTF8PROC_COMPAT | UTF8PROC_CASEFOLD)
@@ -54,9 +55,9 @@ enum { CL_SEP, CL_SPACE, CL_WORD, CL_CJK };
 #endif
 
 /* What the scanner learned about the code point at one byte offset.  The
- * fields are written and read one at a time, all 32 bits wide: copying the
- * struct whole right after filling it stalls the CPU's store forwarding,
- * which cost a third of the tokenizer's time. */
+ * fields are all 32 bits wide and read one at a time: copying the struct
+ * whole right after filling it field by field stalls the CPU's store
+ * forwarding, which made the tokenizer markedly slower. */
 typedef struct {
 	uint32_t cp;       /* the source code point, INVALID_CP for a bad byte */
 	uint32_t mapped;   /* its normalization when alone, if simple */
@@ -228,11 +229,12 @@ static void scan_other(uint32_t cp, scan_cp *sc)
 }
 
 /* Decodes and describes the code point at byte offset off of text[0..len)
- * into *sc, and returns sc->boundary (from a register: reading it back
- * from *sc right away would wait on the stores).  This is the tokenizer's innermost loop, kept small enough to be
- * inlined: ASCII and well-formed 3-byte Han or CJK punctuation are handled
- * here (the 3-byte decoding inline rather than through text_utf8_get, which
- * the rest takes), everything else in scan_other. */
+ * into *sc, and returns sc->boundary (in a register: reading it back from *sc
+ * right away would wait on the stores).  This is the tokenizer's innermost
+ * loop, kept small enough to be inlined: ASCII and well-formed 3-byte Han or
+ * CJK punctuation are handled here (decoding those 3 bytes inline rather than
+ * through text_utf8_get, which the rest takes), everything else in
+ * scan_other. */
 HOT uint32_t scan_at(const char *text, size_t len, size_t off, scan_cp *sc)
 {
 	if (off >= len) {
@@ -427,7 +429,8 @@ HOT int cut(text_tokenizer *tk, uint32_t cp, uint32_t cl, size_t start,
 	return CUT_TAKEN;
 }
 
-int text_tokenizer_next(text_tokenizer *tk, text_token *out)
+/* text_tokenizer_next for everything but its fast path. */
+static int next_general(text_tokenizer *tk, text_token *out)
 {
 	for (;;) {
 		int r;
@@ -471,6 +474,25 @@ int text_tokenizer_next(text_tokenizer *tk, text_token *out)
 		if (r != CUT_TAKEN)
 			return 1;
 	}
+}
+
+int text_tokenizer_next(text_tokenizer *tk, text_token *out)
+{
+	/* The fast path, most of Chinese text: nothing pending, no word being
+	 * built, and a Han character next that maps to itself.  It is a small
+	 * function of its own so that the common call stays cheap. */
+	if (tk->ni == tk->nlen && !tk->in_word && tk->la.simple &&
+	    tk->la.cls == CL_CJK && tk->at < tk->len) {
+		size_t start = tk->at, end = start + tk->la.len;
+		uint32_t cp = tk->la.mapped;
+		if (scan_at(tk->text, tk->len, end, &tk->la)) {
+			tk->at = end;
+			return emit_cjk(tk, cp, start, end, out);
+		}
+		/* A mark or the like follows: normalize the two together. */
+		load_segment(tk, end, 0);
+	}
+	return next_general(tk, out);
 }
 
 void text_tokenizer_reset(text_tokenizer *tk, const char *text, size_t len)

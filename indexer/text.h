@@ -35,7 +35,11 @@ typedef struct {
 	size_t word_len;     /* WORD: bytes of word; CJK: 0 */
 	uint32_t pos;        /* position, see the rules above */
 	size_t src_start;    /* byte range of the original text this token was */
-	size_t src_end;      /* made from: [src_start, src_end) */
+	size_t src_end;      /* made from: [src_start, src_end).  A word's runs
+	                        from its first to its last source code point;
+	                        code points normalized together (a letter and
+	                        its combining marks, Hangul jamo, "㈱" giving
+	                        "(株)") share the range of all of them. */
 } text_token;
 
 typedef struct text_tokenizer text_tokenizer;
@@ -50,7 +54,15 @@ void text_tokenizer_free(text_tokenizer *tk);
  * are accepted (NUL and invalid UTF-8 are separators). */
 void text_tokenizer_reset(text_tokenizer *tk, const char *text, size_t len);
 
-/* Stores the next token in *out and returns 1, or returns 0 at the end. */
+/* Stores the next token in *out and returns 1, or returns 0 at the end.
+ * Tokens are exactly those of normalizing each whole valid stretch of the
+ * text at once (utf8proc_map with STABLE | COMPOSE | COMPAT | CASEFOLD) and
+ * cutting the result by the rules above, with one exception for hostile
+ * text: a run of more than 256 code points that normalization would have to
+ * treat as one unit (a letter followed by hundreds of combining marks) is
+ * normalized in pieces of 256, which bounds the work per code point.  Words
+ * have no length limit; if memory runs out while one grows, it is cut short
+ * (there is no error to return). */
 int text_tokenizer_next(text_tokenizer *tk, text_token *out);
 
 /* 1 if cp is a CJK character under the rules above, else 0. */

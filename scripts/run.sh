@@ -24,13 +24,14 @@ else
 fi
 
 # Rebuild when the index is missing, older than any input file or folder
-# (a folder's time changes when a file is added or removed), or does not
-# verify (e.g. written by an older format version).
+# (a folder's time changes when a file is added or removed) or than the
+# indexer itself (a new indexer may index differently), or does not verify
+# (e.g. written by an older format version).
 why=""
 if [ ! -f "$INDEX" ]; then
 	why="$INDEX is missing"
-elif [ -n "$(find -H "$laws" corpus/seed -newer "$INDEX" -print | sed -n 1p)" ]; then
-	why="the corpus changed since $INDEX was built"
+elif [ -n "$(find -H "$laws" corpus/seed bin/sousuo-index -newer "$INDEX" -print | sed -n 1p)" ]; then
+	why="the corpus or the indexer changed since $INDEX was built"
 elif ! bin/sousuo-index --check "$INDEX" >/dev/null 2>&1; then
 	why="$INDEX does not verify"
 fi

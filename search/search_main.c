@@ -25,7 +25,7 @@ static void usage(FILE *f)
 	        "  --explain         show how each result's score was made\n"
 	        "  --no-snippet      no excerpts\n"
 	        "  --fast            the total may be a lower bound (no exact count)\n"
-	        "  --k1 X --b X --title-weight X --title-b X   BM25F parameters\n"
+	        "  --k1 X --b X --title-weight X --title-b X   BM25 parameters (engine.h)\n"
 	        "Query language: a b (AND), a | b (OR), -a (NOT), ( ), \"latin phrase\",\n"
 	        "title:x, category:行政法规, date>=2019-01-01, date<2021, sort:date\n");
 }
@@ -167,7 +167,8 @@ int main(int argc, char **argv)
 	char qbuf[SOUSUO_MAX_QUERY_BYTES + 1];
 	size_t qlen = 0;
 	qbuf[0] = 0;
-	for (int i = 1; i < argc; i++) {
+	int i;
+	for (i = 1; i < argc; i++) {
 		const char *o = argv[i];
 		double v;
 		int has = i + 1 < argc;
@@ -240,8 +241,6 @@ int main(int argc, char **argv)
 		fprintf(stderr, "sousuo-search: out of memory\n");
 		return 1;
 	}
-	if (mode == 2 && a.eo.limit == 10)
-		a.eo.limit = 10;
 	int rc = mode ? run_lines(&a, mode == 2) : run_one(&a, qbuf);
 	snippet_ctx_free(a.sn);
 	index_store_ctx_free(a.sc);
@@ -249,6 +248,6 @@ int main(int argc, char **argv)
 	index_close(a.ix);
 	return rc;
 bad:
-	fprintf(stderr, "sousuo-search: bad value for %s\n", argv[argc > 1 ? 1 : 0]);
+	fprintf(stderr, "sousuo-search: bad value for %s: %s\n", argv[i - 1], argv[i]);
 	return 2;
 }

@@ -1,0 +1,239 @@
+/* hotpath_main.c — sousuo-hotpath: the query hot path measured in-process.
+ * Loads an index, parses every query of a query file once, then runs the
+ * whole file several times warm (parse + match + score + top-k, no snippets:
+ * the part every query pays) and reports per-query latency percentiles, the
+ * time for the whole file, and a breakdown by query class.  With --known
+ * FILE it also reports MRR@10 and success@1 of a known-item file
+ * ("query TAB path|path..."). */
+#include "search/engine.h"
+#include "search/index.h"
+#include "search/query.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static double now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static int cmp_d(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+static double pct(double *v, size_t n, double p)
+{
+	if (!n)
+		return 0;
+	size_t i = (size_t)(p * (double)(n - 1) + 0.5);
+	return v[i];
+}
+
+enum { C_1, C_2, C_34, C_5P, C_AND, C_OR, C_NOT, C_LATIN, NCLASS };
+static const char *const class_names[NCLASS] = {
+	"1 char", "2 chars", "3-4 chars", "5+ chars", "AND", "OR", "NOT", "latin/digits"
+};
+
+static int classify(const char *q)
+{
+	if (strchr(q, '|'))
+		return C_OR;
+	if (strstr(q, " -") || q[0] == '-')
+		return C_NOT;
+	for (const char *p = q; *p; p++)
+		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9'))
+			return C_LATIN;
+	if (strchr(q, ' '))
+		return C_AND;
+	size_t chars = 0;
+	for (const char *p = q; *p; p++)
+		chars += ((unsigned char)*p & 0xC0) != 0x80;
+	return chars == 1 ? C_1 : chars == 2 ? C_2 : chars <= 4 ? C_34 : C_5P;
+}
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: sousuo-hotpath -i INDEX -f QUERIES [-r RUNS] [--known FILE]\n");
+}
+
+static double known_item(sousuo_index *ix, engine_ctx *ec, const char *path, double *s1)
+{
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return -1;
+	index_store_ctx *sc = index_store_ctx_new();
+	engine_opts eo;
+	engine_opts_default(&eo);
+	char *line = NULL;
+	size_t cap = 0;
+	double mrr = 0;
+	int n = 0, first = 0;
+	while (getline(&line, &cap, f) > 0) {
+		line[strcspn(line, "\r\n")] = 0;
+		char *tab = strchr(line, '\t');
+		if (!tab)
+			continue;
+		*tab = 0;
+		query_error qe;
+		query *q = query_parse(line, strlen(line), &qe);
+		engine_result r;
+		char err[256];
+		n++;
+		if (!q || engine_search(ec, ix, q, &eo, &r, err, sizeof err)) {
+			query_free(q);
+			continue;
+		}
+		for (uint32_t i = 0; i < r.nhits; i++) {
+			index_meta m;
+			if (index_doc_meta(ix, sc, r.hits[i].doc, &m))
+				continue;
+			size_t pl = strlen(m.path);
+			int hit = 0;
+			for (const char *p = tab + 1; *p;) {
+				size_t l = strcspn(p, "|\t");
+				hit |= l == pl && !memcmp(p, m.path, l);
+				p += l + (p[l] != 0);
+			}
+			if (hit) {
+				mrr += 1.0 / (i + 1);
+				first += i == 0;
+				break;
+			}
+		}
+		query_free(q);
+	}
+	free(line);
+	fclose(f);
+	index_store_ctx_free(sc);
+	*s1 = n ? (double)first / n : 0;
+	return n ? mrr / n : 0;
+}
+
+int main(int argc, char **argv)
+{
+	const char *ipath = NULL, *qpath = NULL, *kpath = NULL;
+	int runs = 5;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "-i") && i + 1 < argc)
+			ipath = argv[++i];
+		else if (!strcmp(argv[i], "-f") && i + 1 < argc)
+			qpath = argv[++i];
+		else if (!strcmp(argv[i], "-r") && i + 1 < argc)
+			runs = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--known") && i + 1 < argc)
+			kpath = argv[++i];
+		else {
+			usage();
+			return 2;
+		}
+	}
+	if (!ipath || !qpath || runs < 1) {
+		usage();
+		return 2;
+	}
+	char err[512];
+	sousuo_index *ix;
+	double t0 = now();
+	if (index_open(ipath, &ix, err, sizeof err)) {
+		fprintf(stderr, "sousuo-hotpath: %s\n", err);
+		return 1;
+	}
+	double t_open = now() - t0;
+	FILE *f = fopen(qpath, "r");
+	if (!f) {
+		fprintf(stderr, "sousuo-hotpath: cannot open %s\n", qpath);
+		return 1;
+	}
+	char **qs = NULL;
+	size_t nq = 0, capq = 0;
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t len;
+	while ((len = getline(&line, &cap, f)) >= 0) {
+		line[strcspn(line, "\r\n")] = 0;
+		if (nq == capq) {
+			capq = capq ? capq * 2 : 1024;
+			qs = realloc(qs, capq * sizeof *qs);
+		}
+		qs[nq++] = strdup(line);
+	}
+	free(line);
+	fclose(f);
+
+	engine_ctx *ec = engine_ctx_new();
+	engine_opts eo;
+	engine_opts_default(&eo);
+	double *lat = calloc(nq * (size_t)runs, sizeof *lat);
+	double *pass = calloc((size_t)runs, sizeof *pass);
+	int *cls = calloc(nq, sizeof *cls);
+	uint64_t sink = 0;
+	size_t errors = 0;
+	for (size_t i = 0; i < nq; i++)
+		cls[i] = classify(qs[i]);
+	for (int r = -1; r < runs; r++) {   /* r = -1: warm-up */
+		double ps = now();
+		for (size_t i = 0; i < nq; i++) {
+			double a = now();
+			query_error qe;
+			query *q = query_parse(qs[i], strlen(qs[i]), &qe);
+			engine_result res;
+			if (!q || engine_search(ec, ix, q, &eo, &res, err, sizeof err))
+				errors += r < 0;
+			else
+				sink += res.total;
+			query_free(q);
+			if (r >= 0)
+				lat[(size_t)r * nq + i] = now() - a;
+		}
+		if (r >= 0)
+			pass[r] = now() - ps;
+	}
+	qsort(pass, (size_t)runs, sizeof *pass, cmp_d);
+	size_t n = nq * (size_t)runs;
+	double *all = malloc(n * sizeof *all);
+	memcpy(all, lat, n * sizeof *all);
+	qsort(all, n, sizeof *all, cmp_d);
+	printf("index %s opened (checksums verified) in %.1f ms\n", ipath, t_open * 1e3);
+	printf("%zu queries x %d runs, warm, in-process, one thread, exact totals, no snippets; "
+	       "%zu failed\n", nq, runs, errors);
+	printf("whole file: median %.1f ms (min %.1f, max %.1f); %.0f queries/s on one core\n",
+	       pass[runs / 2] * 1e3, pass[0] * 1e3, pass[runs - 1] * 1e3, nq / pass[runs / 2]);
+	printf("per query: p50 %.1f us  p90 %.1f us  p99 %.1f us  max %.1f us\n",
+	       pct(all, n, 0.5) * 1e6, pct(all, n, 0.9) * 1e6, pct(all, n, 0.99) * 1e6,
+	       all[n - 1] * 1e6);
+	printf("%-14s %6s %10s %10s %10s\n", "class", "n", "p50 us", "p99 us", "max us");
+	for (int c = 0; c < NCLASS; c++) {
+		size_t k = 0;
+		for (int r = 0; r < runs; r++)
+			for (size_t i = 0; i < nq; i++)
+				if (cls[i] == c)
+					all[k++] = lat[(size_t)r * nq + i];
+		if (!k)
+			continue;
+		qsort(all, k, sizeof *all, cmp_d);
+		printf("%-14s %6zu %10.1f %10.1f %10.1f\n", class_names[c], k / (size_t)runs,
+		       pct(all, k, 0.5) * 1e6, pct(all, k, 0.99) * 1e6, all[k - 1] * 1e6);
+	}
+	if (kpath) {
+		double s1 = 0, mrr = known_item(ix, ec, kpath, &s1);
+		printf("known-item %s: MRR@10 %.4f, success@1 %.4f\n", kpath, mrr, s1);
+	}
+	if (sink == 42)
+		printf(" ");
+	for (size_t i = 0; i < nq; i++)
+		free(qs[i]);
+	free(qs);
+	free(all);
+	free(lat);
+	free(pass);
+	free(cls);
+	engine_ctx_free(ec);
+	index_close(ix);
+	return errors ? 1 : 0;
+}
