@@ -80,6 +80,12 @@ struct engine_ctx {
 	const engine_opts *o;
 	int corrupt;
 	int nomem;
+	/* BM25 length norms per document, for the index and b values they were
+	 * computed for: one multiply-free lookup per scored document */
+	const sousuo_index *norm_ix;
+	double norm_b, norm_tb;
+	double *norm_body, *norm_title;
+	size_t norm_cap;
 };
 
 void engine_opts_default(engine_opts *o)
@@ -112,6 +118,8 @@ void engine_ctx_free(engine_ctx *c)
 	}
 	free(c->pool);
 	free(c->heap);
+	free(c->norm_body);
+	free(c->norm_title);
 	free(c);
 }
 
@@ -453,10 +461,7 @@ static uint32_t node_seek(engine_ctx *c, enode *e, uint32_t target)
 static double term_score(engine_ctx *c, const enode *e, uint32_t doc)
 {
 	const engine_opts *o = c->o;
-	const fmt_doc *d = index_doc(c->ix, doc);
-	double nb = 1 - o->b + o->b * d->body_tokens / index_avg_body(c->ix);
-	double nt = 1 - o->title_b + o->title_b * d->title_tokens / index_avg_title(c->ix);
-	double tb = e->tf_body / nb, tt = e->tf_title / nt;
+	double tb = e->tf_body * c->norm_body[doc], tt = e->tf_title * c->norm_title[doc];
 	return e->idf * tb * (o->k1 + 1) / (tb + o->k1) +
 	       o->title_weight * e->idf_title * tt * (o->k1 + 1) / (tt + o->k1);
 }
@@ -601,6 +606,9 @@ typedef struct {
 /* 1 if a ranks before b: higher score, then newer, then lower id. */
 static int better(const topk *t, const engine_hit *a, const engine_hit *b)
 {
+	/* the score decides almost always: read the dates only when needed */
+	if (!t->by_date && a->score != b->score)
+		return a->score > b->score;
 	uint32_t da = index_doc(t->ix, a->doc)->date, db = index_doc(t->ix, b->doc)->date;
 	if (t->by_date && da != db)
 		return da > db;
@@ -669,6 +677,32 @@ static int prepare(engine_ctx *c, const sousuo_index *ix, const query *q, const 
 	arena_reset(c);
 	c->ix = ix;
 	c->o = o;
+	uint32_t nd = index_ndocs(ix);
+	if (c->norm_ix != ix || c->norm_b != o->b || c->norm_tb != o->title_b || nd > c->norm_cap) {
+		if (nd > c->norm_cap) {
+			double *a = realloc(c->norm_body, (nd + 1) * sizeof *a);
+			if (a)
+				c->norm_body = a;
+			double *b = realloc(c->norm_title, (nd + 1) * sizeof *b);
+			if (b)
+				c->norm_title = b;
+			if (!a || !b) {
+				snprintf(err, errlen, "out of memory");
+				return -1;
+			}
+			c->norm_cap = nd;
+		}
+		/* stored inverted: 1 / (1 - b + b * len / avg) */
+		for (uint32_t i = 0; i < nd; i++) {
+			const fmt_doc *d = index_doc(ix, i);
+			c->norm_body[i] = (1 / (1 - o->b + o->b * d->body_tokens / index_avg_body(ix)));
+			c->norm_title[i] = (1 / (1 - o->title_b + o->title_b * d->title_tokens /
+			                                            index_avg_title(ix)));
+		}
+		c->norm_ix = ix;
+		c->norm_b = o->b;
+		c->norm_tb = o->title_b;
+	}
 	*root = compile(c, q->root, 0);
 	if (!*root) {
 		snprintf(err, errlen, "%s", c->corrupt ? "index data corrupt" : "out of memory");

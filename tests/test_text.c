@@ -392,7 +392,7 @@ static void test_is_cjk(void **state)
 	assert_false(text_is_cjk(0x3001));
 	assert_false(text_is_cjk(0x30000));
 	assert_false(text_is_cjk('a'));
-	assert_false(text_is_cjk(0x2F00));  /* a Kangxi radical is a symbol... */
+	assert_false(text_is_cjk(0x2F00));  /* Kangxi radical: CJK only once normalized */
 	assert_false(text_is_cjk(UINT32_MAX));
 }
 
@@ -614,8 +614,9 @@ static void test_reuse(void **state)
 	text_tokenizer_free(tk);
 }
 
-/* The code points text.c answers without a property lookup really are left
- * alone by normalization and cannot compose with a neighbour. */
+/* The code points text.c answers without a property lookup (this list is
+ * inert_fast_class's) really are left alone by normalization and cannot
+ * compose with a neighbour. */
 static void test_fast_path_is_inert(void **state)
 {
 	static const uint32_t ranges[][2] = {
@@ -650,8 +651,8 @@ static void test_fast_path_is_inert(void **state)
  * normalization restart (its "boundary" rule) for every code point. */
 static void test_every_code_point(void **state)
 {
-	/* X stands between each pair; all pairs go in one text per code
-	 * point, which also puts X next to itself's neighbours' neighbours. */
+	/* X goes between the two halves of each pair, and all pairs go into
+	 * one text per code point (X alone is checked too). */
 	static const char *const ctx[][2] = {
 		{ "e", "\xcc\x81" },                  /* e _ U+0301 */
 		{ "\xe1\x84\x80", "\xe1\x85\xa1" },   /* L jamo _ V jamo */
