@@ -64,6 +64,28 @@ typedef struct {
 	engine_opts eo;
 } fixture;
 
+/* Opens the index at path with an engine context and default options. */
+static fixture *fixture_open(const char *path)
+{
+	fixture *f = calloc(1, sizeof *f);
+	char err[256];
+	assert_non_null(f);
+	if (index_open(path, &f->ix, err, sizeof err))
+		fail_msg("%s", err);
+	f->ec = engine_ctx_new();
+	engine_opts_default(&f->eo);
+	return f;
+}
+
+/* Frees what fixture_open made and removes the index file. */
+static void fixture_close(fixture *f, const char *path)
+{
+	engine_ctx_free(f->ec);
+	index_close(f->ix);
+	unlink(path);
+	free(f);
+}
+
 static int64_t count_q(fixture *f, const char *q)
 {
 	query_error qe;
@@ -115,25 +137,14 @@ static const mini_doc MINI[] = {
 
 static int mini_setup(void **state)
 {
-	fixture *f = calloc(1, sizeof *f);
-	char err[256];
-	const char *p = tmp_path("mini.idx");
-	build_mini(MINI, sizeof MINI / sizeof *MINI, p);
-	if (index_open(p, &f->ix, err, sizeof err))
-		fail_msg("%s", err);
-	f->ec = engine_ctx_new();
-	engine_opts_default(&f->eo);
-	*state = f;
+	build_mini(MINI, sizeof MINI / sizeof *MINI, tmp_path("mini.idx"));
+	*state = fixture_open(tmp_path("mini.idx"));
 	return 0;
 }
 
 static int mini_teardown(void **state)
 {
-	fixture *f = *state;
-	engine_ctx_free(f->ec);
-	index_close(f->ix);
-	unlink(tmp_path("mini.idx"));
-	free(f);
+	fixture_close(*state, tmp_path("mini.idx"));
 	return 0;
 }
 
@@ -403,24 +414,14 @@ static void build_corpus(const char *out, size_t step)
 
 static int corpus_setup(void **state)
 {
-	fixture *f = calloc(1, sizeof *f);
-	char err[256];
 	build_corpus(tmp_path("laws.idx"), 1);
-	if (index_open(tmp_path("laws.idx"), &f->ix, err, sizeof err))
-		fail_msg("%s", err);
-	f->ec = engine_ctx_new();
-	engine_opts_default(&f->eo);
-	*state = f;
+	*state = fixture_open(tmp_path("laws.idx"));
 	return 0;
 }
 
 static int corpus_teardown(void **state)
 {
-	fixture *f = *state;
-	engine_ctx_free(f->ec);
-	index_close(f->ix);
-	unlink(tmp_path("laws.idx"));
-	free(f);
+	fixture_close(*state, tmp_path("laws.idx"));
 	return 0;
 }
 
