@@ -22,8 +22,8 @@
 /* Sections, in file order.  Every section starts on a 64-byte boundary and
  * has its own xxh3-64 checksum in the section table. */
 enum {
-	FMT_SEC_KEYS = 0,     /* u64 keys[nterms], ascending */
-	FMT_SEC_TERMS,        /* fmt_term[nterms], parallel to KEYS */
+	FMT_SEC_DICTINDEX = 0,/* fmt_group[ceil(nterms / FMT_GROUP)] */
+	FMT_SEC_DICT,         /* per group: its terms' entries, varint-coded */
 	FMT_SEC_POSTINGS,     /* per-term doc/tf blocks */
 	FMT_SEC_POSITIONS,    /* per-term position streams */
 	FMT_SEC_DOCS,         /* fmt_doc[ndocs] */
@@ -58,11 +58,19 @@ typedef struct {
 	uint64_t header_checksum;
 } fmt_header;
 
-/* One dictionary entry, parallel to the sorted key array. */
+/* The dictionary: terms in ascending key order, in groups of FMT_GROUP.
+ * DICTINDEX holds one fmt_group per group (binary-searched by first_key);
+ * DICT holds each group's entries:
+ *   entry := [varint key - previous key]   (not for the group's first term)
+ *            varint df                     (documents containing the term)
+ *            varint blob bytes             (its blob in POSTINGS)
+ * The group's terms' blobs lie back to back from fmt_group.postings. */
+#define FMT_GROUP 16
 typedef struct {
-	uint32_t postings;           /* offset of the term's blob in POSTINGS */
-	uint32_t df;                 /* documents containing the term (>= 1) */
-} fmt_term;
+	uint64_t first_key;          /* key of the group's first term */
+	uint32_t dict;               /* offset of the group's entries in DICT */
+	uint32_t postings;           /* offset of the first term's blob in POSTINGS */
+} fmt_group;
 
 /* One document. */
 typedef struct {

@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 static const char *const sec_names[FMT_NSECTIONS] = {
-	"keys", "terms", "postings", "positions", "docs", "categories", "zdict", "store"
+	"dictindex", "dict", "postings", "positions", "docs", "categories", "zdict", "store"
 };
 
 static void usage(FILE *f)

@@ -8,8 +8,11 @@
  *   header    := fmt_header               magic "SOUSUOIX", version, counts,
  *                                         section table {offset, length, xxh3},
  *                                         xxh3 of the header itself
- *   KEYS      := u64 key[nterms]          ascending; key = kind:4 field:1 value:59
- *   TERMS     := fmt_term[nterms]         {u32 postings offset, u32 df}
+ *   DICTINDEX := fmt_group[ngroups]       {u64 first key, u32 DICT offset,
+ *                                         u32 POSTINGS offset} per 16 terms
+ *   DICT      := (entry[16])[ngroups]     entry: [varint key delta] varint df
+ *                                         varint blob-bytes (format.h);
+ *                                         key = kind:4 field:1 value:59
  *   POSTINGS  := term-blob*               one per term, in key order
  *   POSITIONS := position data of positional terms, in key order
  *   DOCS      := fmt_doc[ndocs]           lengths, date, store offsets, category
@@ -19,7 +22,7 @@
  *
  *   term-blob := [varint positions-offset]      positional kinds only: where
  *                                               the term's data starts in POSITIONS
- *                [directory]                    only when nblocks > 1
+ *                [varint dir-bytes directory]   only when nblocks > 1
  *                block[nblocks]                 nblocks = ceil(df / 128)
  *   directory := dir-entry[nblocks]
  *   dir-entry := varint last-doc-delta          last doc of this block minus last
@@ -576,7 +579,10 @@ static int encode_term(const bterm *t, scratch *s, const bdoc *docs,
 		prev_last = prev;
 	}
 	(void)dir_start;
-	if (buf_put(post, dir.p, dir.len) || buf_put(post, blk->p, blk->len))
+	/* the directory's length first, so a reader finds the blocks without
+	 * walking it */
+	if ((nblocks > 1 && buf_varint(post, dir.len)) || buf_put(post, dir.p, dir.len) ||
+	    buf_put(post, blk->p, blk->len))
 		goto fail;
 	if (positional && buf_put(posn, blkpos->p, blkpos->len))
 		goto fail;
@@ -893,21 +899,25 @@ int writer_finish(index_writer *w, const char *path, writer_stats *stats, char *
 
 	/* terms in key order; the hash slots are useless after this */
 	qsort(w->terms, w->nterms, sizeof *w->terms, cmp_key);
-	if (buf_reserve(&secs[FMT_SEC_KEYS], w->nterms * 8 + 8) ||
-	    buf_reserve(&secs[FMT_SEC_TERMS], w->nterms * sizeof(fmt_term) + 8))
-		goto nomem;
 	for (size_t i = 0; i < w->nterms; i++) {
 		bterm *t = &w->terms[i];
-		if (secs[FMT_SEC_POSTINGS].len > UINT32_MAX) {
-			set_err(err, errlen, "postings over 4 GiB: split the corpus");
+		size_t before = secs[FMT_SEC_POSTINGS].len;
+		if (before > UINT32_MAX || secs[FMT_SEC_DICT].len > UINT32_MAX) {
+			set_err(err, errlen, "dictionary or postings over 4 GiB: split the corpus");
 			goto out;
 		}
-		fmt_term ft = { (uint32_t)secs[FMT_SEC_POSTINGS].len, t->df };
-		buf_put(&secs[FMT_SEC_KEYS], &t->key, 8);
-		buf_put(&secs[FMT_SEC_TERMS], &ft, sizeof ft);
+		if (i % FMT_GROUP == 0) {
+			fmt_group g = { t->key, (uint32_t)secs[FMT_SEC_DICT].len, (uint32_t)before };
+			if (buf_put(&secs[FMT_SEC_DICTINDEX], &g, sizeof g))
+				goto nomem;
+		} else if (buf_varint(&secs[FMT_SEC_DICT], t->key - w->terms[i - 1].key)) {
+			goto nomem;
+		}
 		if (chain_decode(t, &s) < 0 ||
 		    encode_term(t, &s, w->docs, &secs[FMT_SEC_POSTINGS], &secs[FMT_SEC_POSITIONS],
-		                &blk, &blkpos))
+		                &blk, &blkpos) ||
+		    buf_varint(&secs[FMT_SEC_DICT], t->df) ||
+		    buf_varint(&secs[FMT_SEC_DICT], secs[FMT_SEC_POSTINGS].len - before))
 			goto nomem;
 		free(t->chain);
 		t->chain = NULL;

@@ -3,6 +3,7 @@
  * it is trusted: section bounds at open, checksums at open, and every offset
  * taken from a table against the section it points into. */
 #include "search/index.h"
+#include "indexer/codec.h"
 #include "indexer/limits.h"
 
 #include <errno.h>
@@ -18,15 +19,17 @@
 #include <zstd.h>
 
 static const char *const section_names[FMT_NSECTIONS] = {
-	"KEYS", "TERMS", "POSTINGS", "POSITIONS", "DOCS", "CATEGORIES", "ZDICT", "STORE"
+	"DICTINDEX", "DICT", "POSTINGS", "POSITIONS", "DOCS", "CATEGORIES", "ZDICT", "STORE"
 };
 
 struct sousuo_index {
 	void *map;
 	size_t size;
 	const fmt_header *h;
-	const uint64_t *keys;
-	const fmt_term *terms;
+	const fmt_group *groups;
+	size_t ngroups;
+	const uint8_t *dict;
+	size_t dict_len;
 	const uint8_t *postings, *positions, *store;
 	size_t postings_len, positions_len, store_len;
 	const fmt_doc *docs;
@@ -73,16 +76,16 @@ static size_t sec_len(const sousuo_index *ix, int s)
 static int check_tables(sousuo_index *ix, const char *path, char *err, size_t errlen)
 {
 	const fmt_header *h = ix->h;
-	if (sec_len(ix, FMT_SEC_KEYS) != h->nterms * 8)
-		return fail(err, errlen, path, "section KEYS: %zu bytes for %llu terms",
-		            sec_len(ix, FMT_SEC_KEYS), (unsigned long long)h->nterms);
-	if (sec_len(ix, FMT_SEC_TERMS) != h->nterms * sizeof(fmt_term))
-		return fail(err, errlen, path, "section TERMS: wrong size");
+	ix->ngroups = (size_t)((h->nterms + FMT_GROUP - 1) / FMT_GROUP);
+	if (sec_len(ix, FMT_SEC_DICTINDEX) != ix->ngroups * sizeof(fmt_group))
+		return fail(err, errlen, path, "section DICTINDEX: %zu bytes for %llu terms",
+		            sec_len(ix, FMT_SEC_DICTINDEX), (unsigned long long)h->nterms);
 	if (sec_len(ix, FMT_SEC_DOCS) != (uint64_t)h->ndocs * sizeof(fmt_doc))
 		return fail(err, errlen, path, "section DOCS: %zu bytes for %u documents",
 		            sec_len(ix, FMT_SEC_DOCS), h->ndocs);
-	ix->keys = sec(ix, FMT_SEC_KEYS);
-	ix->terms = sec(ix, FMT_SEC_TERMS);
+	ix->groups = sec(ix, FMT_SEC_DICTINDEX);
+	ix->dict = sec(ix, FMT_SEC_DICT);
+	ix->dict_len = sec_len(ix, FMT_SEC_DICT);
 	ix->docs = sec(ix, FMT_SEC_DOCS);
 	ix->postings = sec(ix, FMT_SEC_POSTINGS);
 	ix->postings_len = sec_len(ix, FMT_SEC_POSTINGS);
@@ -90,14 +93,14 @@ static int check_tables(sousuo_index *ix, const char *path, char *err, size_t er
 	ix->positions_len = sec_len(ix, FMT_SEC_POSITIONS);
 	ix->store = sec(ix, FMT_SEC_STORE);
 	ix->store_len = sec_len(ix, FMT_SEC_STORE);
-	for (uint64_t i = 0; i < h->nterms; i++) {
-		if (i && ix->keys[i] <= ix->keys[i - 1])
-			return fail(err, errlen, path, "section KEYS: not ascending at term %llu",
-			            (unsigned long long)i);
-		if (ix->terms[i].postings >= ix->postings_len || ix->terms[i].df == 0 ||
-		    ix->terms[i].df > h->ndocs)
-			return fail(err, errlen, path, "section TERMS: bad entry %llu",
-			            (unsigned long long)i);
+	/* the group table: what lookups binary-search must be ordered and in
+	 * bounds; the entries inside a group are checked when it is decoded */
+	for (size_t g = 0; g < ix->ngroups; g++) {
+		const fmt_group *gr = &ix->groups[g];
+		if (gr->dict >= ix->dict_len || gr->postings >= ix->postings_len ||
+		    (g && (gr->first_key <= gr[-1].first_key || gr->dict <= gr[-1].dict ||
+		           gr->postings <= gr[-1].postings)))
+			return fail(err, errlen, path, "section DICTINDEX: bad group %zu", g);
 	}
 	/* categories */
 	size_t clen = sec_len(ix, FMT_SEC_CATEGORIES);
@@ -244,23 +247,50 @@ const char *index_category(const sousuo_index *ix, uint32_t id, size_t *len)
 
 int index_lookup(const sousuo_index *ix, uint64_t key, index_term *t)
 {
-	size_t lo = 0, hi = ix->h->nterms;
+	/* the last group whose first key is <= key */
+	size_t lo = 0, hi = ix->ngroups;
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		if (ix->keys[mid] < key)
+		if (ix->groups[mid].first_key <= key)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	if (lo >= ix->h->nterms || ix->keys[lo] != key)
+	if (lo == 0)
 		return 0;
-	t->key = key;
-	t->df = ix->terms[lo].df;
-	t->blob = ix->postings + ix->terms[lo].postings;
-	t->blob_end = ix->postings + ix->postings_len;
-	t->pos_base = ix->positions;
-	t->pos_end = ix->positions + ix->positions_len;
-	return 1;
+	size_t g = lo - 1;
+	const fmt_group *gr = &ix->groups[g];
+	const uint8_t *p = ix->dict + gr->dict;
+	const uint8_t *end = g + 1 < ix->ngroups ? ix->dict + gr[1].dict : ix->dict + ix->dict_len;
+	uint64_t postings_end = g + 1 < ix->ngroups ? gr[1].postings : ix->postings_len;
+	uint64_t k = gr->first_key, off = gr->postings;
+	uint64_t n = ix->h->nterms - (uint64_t)g * FMT_GROUP;
+	if (n > FMT_GROUP)
+		n = FMT_GROUP;
+	for (uint64_t i = 0; i < n; i++) {
+		uint64_t delta = 0, df, bytes;
+		if (i && !(p = codec_varint_get(p, end, &delta)))
+			return 0;
+		if (!(p = codec_varint_get(p, end, &df)) || !(p = codec_varint_get(p, end, &bytes)))
+			return 0;
+		if ((i && delta == 0) || k + delta < k || df == 0 || df > ix->h->ndocs ||
+		    bytes > postings_end - off)
+			return 0;   /* corrupt group: the term is treated as absent */
+		k += delta;
+		if (k == key) {
+			t->key = key;
+			t->df = (uint32_t)df;
+			t->blob = ix->postings + off;
+			t->blob_end = t->blob + bytes;
+			t->pos_base = ix->positions;
+			t->pos_end = ix->positions + ix->positions_len;
+			return 1;
+		}
+		if (k > key)
+			return 0;
+		off += bytes;
+	}
+	return 0;
 }
 
 index_store_ctx *index_store_ctx_new(void)

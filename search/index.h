@@ -31,7 +31,7 @@ typedef struct {
 	uint64_t key;
 	uint32_t df;
 	const uint8_t *blob;      /* the term's blob in POSTINGS */
-	const uint8_t *blob_end;  /* end of POSTINGS (the decoder's bound) */
+	const uint8_t *blob_end;  /* end of the blob (the decoder's bound) */
 	const uint8_t *pos_base;  /* start of POSITIONS */
 	const uint8_t *pos_end;   /* end of POSITIONS */
 } index_term;

@@ -121,20 +121,15 @@ int pcur_open(pcur *c, const index_term *t)
 			return corrupt(c);
 		c->posdata = t->pos_base + off;
 	}
-	c->dir = p;
 	if (c->nblocks > 1) {
-		/* the data start after the whole directory: walk it once */
-		const uint8_t *q = p;
-		int fields = c->positional ? 5 : 4;
-		for (uint32_t b = 0; b < c->nblocks; b++)
-			for (int f = 0; f < fields; f++) {
-				uint64_t v;
-				q = codec_varint_get(q, c->end, &v);
-				if (!q)
-					return corrupt(c);
-			}
-		c->data = q;
+		uint64_t dir_bytes;
+		p = codec_varint_get(p, c->end, &dir_bytes);
+		if (!p || dir_bytes > (uint64_t)(c->end - p))
+			return corrupt(c);
+		c->dir = p;
+		c->data = p + dir_bytes;
 	} else {
+		c->dir = p;
 		c->data = p;
 	}
 	c->base = 0;
