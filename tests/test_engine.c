@@ -330,7 +330,7 @@ static void test_corruption(void **state)
 {
 	(void)state;
 	static const char *const names[FMT_NSECTIONS] = {
-		"KEYS", "TERMS", "POSTINGS", "POSITIONS", "DOCS", "CATEGORIES", "ZDICT", "STORE"
+		"DICTINDEX", "DICT", "POSTINGS", "POSITIONS", "DOCS", "CATEGORIES", "ZDICT", "STORE"
 	};
 	const char *good = tmp_path("mini.idx"), *bad = tmp_path("bad.idx");
 	size_t n;
