@@ -387,6 +387,53 @@ const uint8_t *codec_unpack(const uint8_t *p, const uint8_t *end, uint32_t *out,
 	}
 }
 
+/* Skips one varint without decoding it; NULL past end or over 10 bytes. */
+static const uint8_t *skip_varint(const uint8_t *p, const uint8_t *end)
+{
+	for (int i = 0; i < CODEC_VARINT_MAX; i++) {
+		if (p >= end)
+			return NULL;
+		if (!(*p++ & 0x80))
+			return p;
+	}
+	return NULL;
+}
+
+const uint8_t *codec_skip(const uint8_t *p, const uint8_t *end, size_t n)
+{
+	if (n == 0)
+		return p;
+	if (n > SOUSUO_BLOCK || p >= end)
+		return NULL;
+	uint8_t h = *p++;
+	if (h & VMODE) {
+		if ((h & VMODE_CONT) && !(p = skip_varint(p, end)))
+			return NULL;
+		for (size_t i = 1; i < n; i++)
+			if (!(p = skip_varint(p, end)))
+				return NULL;
+		return p;
+	}
+	unsigned b = h & 0x3F;
+	if (b > MAX_B)
+		return NULL;
+	size_t packed = (n * b + 7) / 8;
+	if ((size_t)(end - p) < packed)
+		return NULL;
+	p += packed;
+	if (!(h & PFOR_EXC))
+		return p;
+	for (;;) {
+		if (p >= end)
+			return NULL;
+		uint8_t ib = *p++;
+		if (!(p = skip_varint(p, end)))
+			return NULL;
+		if (!(ib & EXC_MORE))
+			return p;
+	}
+}
+
 /* ---- deltas ----------------------------------------------------------- */
 
 void codec_undelta(uint32_t *v, size_t n, uint32_t base)

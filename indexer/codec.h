@@ -39,6 +39,12 @@ size_t codec_pack(const uint32_t *in, size_t n, uint8_t *out);
  * past end; out[0..n) may hold garbage after a NULL return. */
 const uint8_t *codec_unpack(const uint8_t *p, const uint8_t *end, uint32_t *out, size_t n);
 
+/* Returns the byte after a block of n values without decoding it (for a
+ * reader that needs a later block of a stream), or NULL when it would run
+ * past end.  It checks lengths only: a block it skips may still be malformed
+ * for codec_unpack. */
+const uint8_t *codec_skip(const uint8_t *p, const uint8_t *end, size_t n);
+
 /* Delta helpers: gaps to absolute values and back.  codec_undelta turns
  * v[i] into base + v[0] + ... + v[i]; codec_delta is its inverse (values
  * must be non-decreasing and >= base). */

@@ -38,9 +38,11 @@
  *                doc-gap: doc minus previous doc minus 1 (the first block's first:
  *                the doc itself; a later block's first: from the previous
  *                block's last doc)
- *   positions of a block := pack(pos-delta[k]) for each run of 128 (last shorter)
- *                of the block's sum(tf) positions, document after document;
- *                pos-delta: the first of a document absolute, then p[i]-p[i-1]-1
+ *   positions of a block := pack(first[n]) pack(pos-delta[k])*
+ *                first: each document's first position, absolute;
+ *                pos-delta: p[i]-p[i-1]-1 for every later position of every
+ *                document, document after document, packed in runs of 128
+ *                (the last shorter): sum(tf) - n values in all
  *   pack      := codec.c's PFOR block (n known from df / tf sums)
  *
  *   meta-frame: zstd( path NUL title NUL ext-id NUL )
@@ -552,20 +554,30 @@ static int encode_term(const bterm *t, scratch *s, const bdoc *docs,
 		if (pack_into(blk, tmp, n))
 			goto fail;
 		if (positional) {
-			/* deltas of this block's positions, document after document */
+			/* first positions of the block's documents, then the
+			 * other positions' deltas, document after document: the
+			 * large first values stay out of the delta chunks */
 			size_t k = 0;
 			for (size_t i = 0; i < n; i++) {
-				uint32_t last = 0;
-				for (uint32_t j = 0; j < s->tfs[lo + i]; j++, k++) {
+				tmp[i] = s->pos[pi + k];
+				k += s->tfs[lo + i];
+			}
+			if (pack_into(blkpos, tmp, n))
+				goto fail;
+			size_t nd = 0;
+			k = 0;
+			for (size_t i = 0; i < n; i++) {
+				uint32_t last = s->pos[pi + k];
+				k++;
+				for (uint32_t j = 1; j < s->tfs[lo + i]; j++, k++) {
 					uint32_t p = s->pos[pi + k];
-					tmp[k % SOUSUO_BLOCK] = j == 0 ? p : p - last - 1;
+					tmp[nd++ % SOUSUO_BLOCK] = p - last - 1;
 					last = p;
-					if (k % SOUSUO_BLOCK == SOUSUO_BLOCK - 1 &&
-					    pack_into(blkpos, tmp, SOUSUO_BLOCK))
+					if (nd % SOUSUO_BLOCK == 0 && pack_into(blkpos, tmp, SOUSUO_BLOCK))
 						goto fail;
 				}
 			}
-			if (k % SOUSUO_BLOCK && pack_into(blkpos, tmp, k % SOUSUO_BLOCK))
+			if (nd % SOUSUO_BLOCK && pack_into(blkpos, tmp, nd % SOUSUO_BLOCK))
 				goto fail;
 			pi += sum;
 		}

@@ -102,11 +102,7 @@ static int decode_block(pcur *c)
 
 int pcur_open(pcur *c, const index_term *t)
 {
-	uint32_t *keep = c->pos, keep_cap = c->pos_cap;
 	memset(c, 0, offsetof(pcur, pos));
-	c->pos = keep;
-	c->pos_cap = keep_cap;
-	c->corrupt = 0;
 	c->end = t->blob_end;
 	c->pos_end = t->pos_end;
 	c->df = t->df;
@@ -143,11 +139,12 @@ int pcur_open(pcur *c, const index_term *t)
 void pcur_free(pcur *c)
 {
 	free(c->pos);
-	c->pos = NULL;
-	c->pos_cap = 0;
+	free(c->docpos);
+	c->pos = c->docpos = NULL;
+	c->pos_cap = c->docpos_cap = 0;
 }
 
-uint32_t pcur_seek(pcur *c, uint32_t target)
+uint32_t pcur_seek_slow(pcur *c, uint32_t target)
 {
 	if (c->doc == PCUR_END || target <= c->doc)
 		return c->doc;
@@ -170,13 +167,14 @@ uint32_t pcur_seek(pcur *c, uint32_t target)
 	return c->doc;
 }
 
-/* Decodes all positions of the current block and makes them absolute. */
-static int decode_positions(pcur *c)
+/* Sets up position decoding for the current block: prefix sums of the tfs
+ * and room for the block's raw deltas. */
+static int positions_setup(pcur *c)
 {
 	uint64_t total = 0;
 	c->pos_start[0] = 0;
 	for (uint32_t i = 0; i < c->n; i++) {
-		total += c->tfs[i];
+		total += c->tfs[i] - 1;
 		if (total > UINT32_MAX / 2)
 			return corrupt(c);
 		c->pos_start[i + 1] = (uint32_t)total;
@@ -189,23 +187,12 @@ static int decode_positions(pcur *c)
 		c->pos = p;
 		c->pos_cap = cap;
 	}
-	const uint8_t *p = c->blkpos, *end = c->nblocks == 1 ? c->pos_end : c->blkpos + c->pos_bytes;
-	for (uint32_t k = 0; k < total; k += SOUSUO_BLOCK) {
-		uint32_t n = total - k < SOUSUO_BLOCK ? (uint32_t)(total - k) : SOUSUO_BLOCK;
-		p = codec_unpack(p, end, c->pos + k, n);
-		if (!p)
-			return corrupt(c);
-	}
-	for (uint32_t i = 0; i < c->n; i++) {
-		uint32_t *q = c->pos + c->pos_start[i], n = c->tfs[i];
-		uint64_t at = q[0];
-		for (uint32_t j = 1; j < n; j++) {
-			at += (uint64_t)q[j] + 1;
-			if (at >= UINT32_MAX)
-				return corrupt(c);
-			q[j] = (uint32_t)at;
-		}
-	}
+	c->chunk_next = 0;
+	c->pos_limit = c->nblocks == 1 ? c->pos_end : c->blkpos + c->pos_bytes;
+	c->chunk_ptr = codec_unpack(c->blkpos, c->pos_limit, c->firsts, c->n);
+	if (!c->chunk_ptr)
+		return corrupt(c);
+	c->docpos_i = UINT32_MAX;
 	c->pos_ready = 1;
 	return 0;
 }
@@ -214,8 +201,48 @@ const uint32_t *pcur_positions(pcur *c, uint32_t *n)
 {
 	if (c->doc == PCUR_END || !c->positional)
 		return NULL;
-	if (!c->pos_ready && decode_positions(c))
+	if (!c->pos_ready && positions_setup(c))
 		return NULL;
-	*n = c->tfs[c->i];
-	return c->pos + c->pos_start[c->i];
+	uint32_t i = c->i, tf = c->tfs[i];
+	*n = tf;
+	if (c->docpos_i == i)
+		return c->docpos;
+	uint32_t first = c->pos_start[i], last = c->pos_start[i + 1];
+	uint32_t total = c->pos_start[c->n];
+	if (tf > c->docpos_cap) {
+		uint32_t cap = tf + 64;
+		uint32_t *p = realloc(c->docpos, (size_t)cap * sizeof *p);
+		if (!p)
+			return corrupt(c), NULL;
+		c->docpos = p;
+		c->docpos_cap = cap;
+	}
+	c->docpos[0] = c->firsts[i];
+	c->docpos_i = i;
+	if (tf == 1)
+		return c->docpos;
+	/* chunks wholly before this document's deltas are skipped */
+	while (c->chunk_next < first / SOUSUO_BLOCK) {
+		uint32_t k = c->chunk_next * SOUSUO_BLOCK, m = total - k < SOUSUO_BLOCK ? total - k : SOUSUO_BLOCK;
+		if (!(c->chunk_ptr = codec_skip(c->chunk_ptr, c->pos_limit, m)))
+			return corrupt(c), NULL;
+		c->chunk_next++;
+	}
+	while (c->chunk_next <= (last - 1) / SOUSUO_BLOCK) {
+		uint32_t k = c->chunk_next * SOUSUO_BLOCK, m = total - k < SOUSUO_BLOCK ? total - k : SOUSUO_BLOCK;
+		if (!(c->chunk_ptr = codec_unpack(c->chunk_ptr, c->pos_limit, c->pos + k, m)))
+			return corrupt(c), NULL;
+		c->chunk_next++;
+	}
+	const uint32_t *raw = c->pos + first;
+	uint64_t at = c->firsts[i];
+	for (uint32_t j = 1; j < tf; j++) {
+		at += (uint64_t)raw[j - 1] + 1;
+		c->docpos[j] = (uint32_t)at;
+	}
+	if (at >= UINT32_MAX) {
+		c->docpos_i = UINT32_MAX;
+		return corrupt(c), NULL;
+	}
+	return c->docpos;
 }

@@ -32,13 +32,24 @@ typedef struct {
 	uint32_t docs[SOUSUO_BLOCK], tfs[SOUSUO_BLOCK];
 	uint32_t i;                   /* index of the current document in the block */
 	uint32_t doc;                 /* current document or PCUR_END */
-	/* positions of the current block, decoded on first demand */
+	/* positions of the current block, decoded chunk by chunk on demand:
+	 * chunks before the first one a requested document needs are skipped
+	 * undecoded, and only the requested document's deltas are made absolute */
 	const uint8_t *blkpos;        /* start of this block's positions */
-	int pos_ready;
-	uint32_t pos_start[SOUSUO_BLOCK + 1];
-	uint32_t *pos;                /* owned, grows */
-	uint32_t pos_cap;
+	int pos_ready;                /* pos_start[] and the chunk state are set */
+	uint32_t pos_start[SOUSUO_BLOCK + 1];  /* prefix sums of tfs[] - 1: where
+	                                         each document's deltas start */
+	uint32_t firsts[SOUSUO_BLOCK];          /* each document's first position */
+	uint32_t chunk_next;          /* first chunk not yet decoded or skipped */
+	const uint8_t *chunk_ptr;     /* its bytes */
+	const uint8_t *pos_limit;     /* end of this block's positions */
+	uint32_t docpos_i;            /* index of the document in docpos, or UINT32_MAX */
 	int corrupt;                  /* set when the data do not decode */
+	/* buffers below survive pcur_open: owned, grown, freed by pcur_free */
+	uint32_t *pos;                /* raw deltas of the block's later positions */
+	uint32_t pos_cap;
+	uint32_t *docpos;             /* absolute positions of one document */
+	uint32_t docpos_cap;
 } pcur;
 
 /* Initializes a cursor (previously zeroed or closed) on term t, positioned on
@@ -50,7 +61,22 @@ void pcur_free(pcur *c);
 
 /* Moves to the first document >= target (never backwards); returns it or
  * PCUR_END.  On corrupt data it sets c->corrupt and returns PCUR_END. */
-uint32_t pcur_seek(pcur *c, uint32_t target);
+uint32_t pcur_seek_slow(pcur *c, uint32_t target);
+
+/* The common case inline: the target lies in the decoded current block. */
+static inline uint32_t pcur_seek(pcur *c, uint32_t target)
+{
+	if (c->doc == PCUR_END || target <= c->doc)
+		return c->doc;
+	if (c->decoded && target <= c->docs[c->n - 1]) {
+		uint32_t i = c->i + 1;
+		while (c->docs[i] < target)
+			i++;
+		c->i = i;
+		return c->doc = c->docs[i];
+	}
+	return pcur_seek_slow(c, target);
+}
 
 static inline uint32_t pcur_next(pcur *c)
 {

@@ -452,6 +452,59 @@ static void test_expected_hits(void **state)
 	assert_int_equal(bad, 0);
 }
 
+/* Pruned top-k (exact_total = 0) returns exactly the exhaustive top-k:
+ * same documents, same order, same scores, for every benchmark query, at
+ * two depths; and its total never exceeds the exact one. */
+static void test_pruned_equals_exhaustive(void **state)
+{
+	fixture *f = *state;
+	char path[512], line[4096];
+	snprintf(path, sizeof path, "%s/bench/queries.txt", test_shared_dir());
+	FILE *fp = fopen(path, "r");
+	assert_non_null(fp);
+	int n = 0, pruned = 0;
+	uint32_t limits[2] = { 10, 50 };
+	while (fgets(line, sizeof line, fp)) {
+		line[strcspn(line, "\r\n")] = 0;
+		query_error qe;
+		query *q = query_parse(line, strlen(line), &qe);
+		assert_non_null(q);
+		for (int li = 0; li < 2; li++) {
+			engine_opts a, b;
+			engine_opts_default(&a);
+			a.limit = limits[li];
+			b = a;
+			b.exact_total = 0;
+			engine_result ra, rb;
+			char err[256];
+			assert_int_equal(engine_search(f->ec, f->ix, q, &a, &ra, err, sizeof err), 0);
+			uint32_t docs[64];
+			double scores[64];
+			uint32_t na = ra.nhits;
+			uint64_t total = ra.total;
+			for (uint32_t i = 0; i < na; i++) {
+				docs[i] = ra.hits[i].doc;
+				scores[i] = ra.hits[i].score;
+			}
+			assert_int_equal(engine_search(f->ec, f->ix, q, &b, &rb, err, sizeof err), 0);
+			if (rb.nhits != na)
+				fail_msg("%s: %u hits pruned, %u exhaustive", line, rb.nhits, na);
+			for (uint32_t i = 0; i < na; i++)
+				if (rb.hits[i].doc != docs[i] || rb.hits[i].score != scores[i])
+					fail_msg("%s: rank %u differs when pruned", line, i + 1);
+			assert_true(rb.total <= total);
+			assert_true(rb.total_exact || rb.total < total || rb.total == total);
+			pruned += !rb.total_exact;
+		}
+		query_free(q);
+		n++;
+	}
+	fclose(fp);
+	fprintf(stderr, "pruned top-k checked on %d queries (%d runs skipped documents)\n", n, pruned);
+	assert_int_equal(n, 2000);
+	assert_true(pruned > 100);   /* the pruning really happened */
+}
+
 /* Ranking sanity on the real corpus: the known-item file's MRR@10 must not
  * fall below what Lucene reaches here (1.000 would be the goal; the
  * assertion guards against regressions, the exact figure is in make bench). */
@@ -681,6 +734,7 @@ int main(void)
 	};
 	const struct CMUnitTest corpus[] = {
 		cmocka_unit_test(test_expected_hits),
+		cmocka_unit_test(test_pruned_equals_exhaustive),
 		cmocka_unit_test(test_known_item),
 	};
 	const struct CMUnitTest sample[] = {
