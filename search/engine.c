@@ -485,11 +485,14 @@ static uint32_t term_candidate(enode *e, uint32_t target)
  * frequencies there; returns 1 when it matches. */
 static int term_verify(engine_ctx *c, enode *e, uint32_t doc)
 {
-	uint32_t tf = count_aligned(c, term_main(e));
+	comps *m = term_main(e), *o = term_other(e);
+	uint32_t tf = m->positional ? count_aligned(c, m) : pcur_tf(m->cur[0]);
 	if (!tf)
 		return 0;
-	comps *o = term_other(e);
-	uint32_t tf2 = comps_at(o, doc) ? count_aligned(c, o) : 0;
+	/* the other field's cursors usually stand past doc already */
+	uint32_t tf2 = 0;
+	if (o->n && o->cur[0]->doc <= doc && comps_at(o, doc))
+		tf2 = o->positional ? count_aligned(c, o) : pcur_tf(o->cur[0]);
 	e->tf_body = e->title_only ? tf2 : tf;
 	e->tf_title = e->title_only ? tf : tf2;
 	return 1;
@@ -624,9 +627,16 @@ static uint32_t node_seek(engine_ctx *c, enode *e, uint32_t target)
 static double term_score(engine_ctx *c, const enode *e, uint32_t doc)
 {
 	const engine_opts *o = c->o;
-	double tb = e->tf_body * c->norm_body[doc], tt = e->tf_title * c->norm_title[doc];
-	return e->idf * tb * (o->k1 + 1) / (tb + o->k1) +
-	       o->title_weight * e->idf_title * tt * (o->k1 + 1) / (tt + o->k1);
+	double s = 0;
+	if (e->tf_body) {
+		double tb = e->tf_body * c->norm_body[doc];
+		s = e->idf * tb * (o->k1 + 1) / (tb + o->k1);
+	}
+	if (e->tf_title) {   /* most documents: no title match, no division */
+		double tt = e->tf_title * c->norm_title[doc];
+		s += o->title_weight * e->idf_title * tt * (o->k1 + 1) / (tt + o->k1);
+	}
+	return s;
 }
 
 /* Sum of the scores of the terms of e that match doc (e is on doc). */
@@ -905,6 +915,59 @@ static int assign_masks(engine_ctx *c, enode *e)
 	return 0;
 }
 
+/* The loop for the commonest query: one term whose body matching needs no
+ * positions (a CJK character, an adjacent pair, a word).  Documents come
+ * straight from the decoded blocks; with pruning, a whole block whose
+ * directory bound cannot beat theta is skipped undecoded. */
+static void run_single_term(engine_ctx *c, enode *e, topk *t, int prune, uint64_t *total)
+{
+	const engine_opts *o = c->o;
+	pcur *bc = e->body.cur[0];
+	comps *tc = &e->title;
+	const double k1 = o->k1, idf = e->idf, *nb = c->norm_body;
+	double title_max = tc->n ? o->title_weight * e->idf_title * (k1 + 1) : 0;
+	double avg = index_avg_body(c->ix);
+	while (bc->doc != PCUR_END) {
+		if (prune && c->theta > 0 && bc->nblocks > 1 && !bc->decoded) {
+			double norm = 1 / (1 - o->b + o->b * bc->min_len / avg);
+			double x = bc->max_tf * norm;
+			if (idf * x * (k1 + 1) / (x + k1) + title_max < c->theta) {
+				c->pruned = 1;
+				if (pcur_block_next(bc))
+					break;
+				continue;
+			}
+		}
+		if (pcur_block_load(bc)) {
+			c->corrupt = 1;
+			return;
+		}
+		*total += bc->n;
+		for (uint32_t i = 0; i < bc->n; i++) {
+			uint32_t d = bc->docs[i];
+			double x = bc->tfs[i] * nb[d];
+			double s = idf * x * (k1 + 1) / (x + k1);
+			if (tc->n && tc->cur[0]->doc <= d && comps_at(tc, d)) {
+				uint32_t tt = tc->positional ? count_aligned(c, tc) : pcur_tf(tc->cur[0]);
+				double y = tt * c->norm_title[d];
+				s += o->title_weight * e->idf_title * y * (k1 + 1) / (y + k1);
+			}
+			if (t->n < t->k || t->by_date || s >= t->h[0].score) {
+				engine_hit h = { d, s };
+				topk_push(t, h);
+				if (prune && t->n == t->k)
+					c->theta = t->h[0].score * (1 - 1e-9);
+			}
+		}
+		bc->i = bc->n - 1;
+		bc->doc = bc->docs[bc->n - 1];
+		if (pcur_block_next(bc))
+			break;
+	}
+	if (bc->corrupt)
+		c->corrupt = 1;
+}
+
 int engine_search(engine_ctx *c, const sousuo_index *ix, const query *q,
                   const engine_opts *o, engine_result *r, char *err, size_t errlen)
 {
@@ -935,6 +998,11 @@ int engine_search(engine_ctx *c, const sousuo_index *ix, const query *q,
 	c->prune_node = prune && (root->kind == E_TERM || root->kind == E_AND) ? root : NULL;
 	c->theta = 0;
 	c->pruned = 0;
+	if (root->kind == E_TERM && !root->title_only && root->body.n == 1 &&
+	    !root->body.positional) {
+		run_single_term(c, root, &t, prune, &total);
+		goto done;
+	}
 	/* all nodes start "before" document 0 */
 	for (;;) {
 		if (c->prune_node == root && root->kind == E_TERM) {
@@ -958,12 +1026,15 @@ int engine_search(engine_ctx *c, const sousuo_index *ix, const query *q,
 		}
 		total++;
 		engine_hit h = { d, node_score(c, root, d) };
-		topk_push(&t, h);
+		/* most documents lose to the worst kept hit on score alone */
+		if (t.n < t.k || t.by_date || h.score >= t.h[0].score)
+			topk_push(&t, h);
 		/* a margin keeps rounding in the bound from skipping a tie */
 		if (c->prune_node && t.n == t.k)
 			c->theta = t.h[0].score * (1 - 1e-9);
 		d++;
 	}
+done:
 	if (c->corrupt) {
 		snprintf(err, errlen, "index data corrupt");
 		return -1;

@@ -144,6 +144,24 @@ void pcur_free(pcur *c)
 	c->pos_cap = c->docpos_cap = 0;
 }
 
+int pcur_block_next(pcur *c)
+{
+	if (c->doc == PCUR_END)
+		return -1;
+	if (c->nblocks == 1 && !c->decoded && decode_block(c))
+		return -1;   /* its last document is only known once decoded */
+	return next_block(c);
+}
+
+int pcur_block_load(pcur *c)
+{
+	if (!c->decoded && decode_block(c))
+		return -1;
+	c->i = 0;
+	c->doc = c->docs[0];
+	return 0;
+}
+
 uint32_t pcur_seek_slow(pcur *c, uint32_t target)
 {
 	if (c->doc == PCUR_END || target <= c->doc)

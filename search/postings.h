@@ -85,6 +85,17 @@ static inline uint32_t pcur_next(pcur *c)
 
 static inline uint32_t pcur_tf(const pcur *c) { return c->tfs[c->i]; }
 
+/* Block-at-a-time access for scoring loops that own the cursor: the
+ * current block's documents are docs[i..n), their tfs tfs[i..n) once the
+ * block is loaded.  pcur_block_next leaves the current block for the next
+ * one without decoding it (its directory bound max_tf/min_len is then known
+ * for a multi-block term) and returns 0, or -1 after the last block (doc is
+ * then PCUR_END).  pcur_block_load decodes it and puts the cursor on its
+ * first document; 0, or -1 when corrupt.  Between the two calls the cursor
+ * must not be used otherwise. */
+int pcur_block_next(pcur *c);
+int pcur_block_load(pcur *c);
+
 /* Positions (absolute, increasing) of the current document; *n = its tf.
  * Valid until the cursor moves.  NULL (and c->corrupt) on corrupt data. */
 const uint32_t *pcur_positions(pcur *c, uint32_t *n);
