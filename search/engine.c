@@ -77,7 +77,7 @@ struct engine_ctx {
 	size_t heap_cap;
 	uint32_t *posbuf;          /* candidate start positions (count_aligned) */
 	uint32_t posbuf_cap;
-	uint8_t *counters;         /* ALIGN_SPAN zeroed bytes (count_aligned) */
+	uint64_t *bits[2];         /* ALIGN_SPAN zeroed bits each (count_aligned) */
 	/* pruning (engine_opts.exact_total = 0): the node whose candidates are
 	 * checked against theta, the score a document must beat to enter the
 	 * top k (0 until the heap is full), and whether any was skipped */
@@ -127,7 +127,8 @@ void engine_ctx_free(engine_ctx *c)
 	free(c->pool);
 	free(c->heap);
 	free(c->posbuf);
-	free(c->counters);
+	free(c->bits[0]);
+	free(c->bits[1]);
 	free(c->norm_body);
 	free(c->norm_title);
 	free(c);
@@ -319,24 +320,25 @@ static uint32_t count_aligned_merge(engine_ctx *c, comps *cs, uint32_t lead,
 	return n;
 }
 
-/* Positions below this are aligned with a per-position counter array (one
- * byte each, kept zeroed between uses); a document with a larger position
- * falls back to merging sorted lists. */
+/* Positions below this are aligned with bitmaps (kept zeroed between uses);
+ * a document with a larger position falls back to merging sorted lists. */
 #define ALIGN_SPAN (1u << 20)
+
+static inline int bit_get(const uint64_t *m, uint32_t i) { return (int)(m[i >> 6] >> (i & 63)) & 1; }
+static inline void bit_put(uint64_t *m, uint32_t i, uint64_t v) { m[i >> 6] |= v << (i & 63); }
+static inline void bit_clear(uint64_t *m, uint32_t i) { m[i >> 6] = 0; (void)i; }
 
 /* Counts start positions p where every component c has p + off[c] among its
  * positions in the current document (all cursors on the same document).
- * Each start implied by the component with the fewest positions gets a
- * counter; every other component, in turn, bumps the counters of the starts
- * it agrees with, but only those that agreed with all components before it.
- * Independent loads and no data-dependent branches: about a nanosecond a
- * position, where merging sorted lists waits on every comparison. */
+ * The starts implied by the component with the fewest positions are set in
+ * a bitmap; every other component, taken by increasing tf, keeps the starts
+ * it agrees with (into a second bitmap), with an early exit when none is
+ * left.  A document's bitmap spans its length in bits (kilobytes, in L1),
+ * and the loops have no data-dependent branches. */
 static uint32_t count_aligned(engine_ctx *c, comps *cs)
 {
 	if (!cs->positional)
 		return pcur_tf(cs->cur[0]);
-	/* components by increasing tf in this document: the rarest ones kill
-	 * most candidates before the common ones' positions are even decoded */
 	uint32_t order[MAX_COMPS], tfs[MAX_COMPS];
 	for (uint32_t i = 0; i < cs->n; i++) {
 		uint32_t tf = pcur_tf(cs->cur[i]), j = i;
@@ -355,47 +357,53 @@ static uint32_t count_aligned(engine_ctx *c, comps *cs)
 		c->corrupt = 1;
 		return 0;
 	}
-	if (!c->counters) {
-		c->counters = calloc(ALIGN_SPAN, 1);
-		if (!c->counters) {
+	if (lp[np - 1] >= ALIGN_SPAN)
+		return count_aligned_merge(c, cs, lead, lp, np);
+	if (!c->bits[0]) {
+		c->bits[0] = calloc(ALIGN_SPAN / 64, sizeof(uint64_t));
+		c->bits[1] = calloc(ALIGN_SPAN / 64, sizeof(uint64_t));
+		if (!c->bits[0] || !c->bits[1]) {
 			c->nomem = c->corrupt = 1;
 			return 0;
 		}
 	}
-	uint8_t *cnt = c->counters;
-	uint32_t off = cs->off[lead], round = 1;
-	if (lp[np - 1] >= ALIGN_SPAN)
-		return count_aligned_merge(c, cs, lead, lp, np);
+	uint64_t *cur = c->bits[0], *next = c->bits[1];
+	uint32_t off = cs->off[lead], alive = 0;
 	for (uint32_t k = 0; k < np; k++)
 		if (lp[k] >= off)
-			cnt[lp[k] - off] = 1;
+			bit_put(cur, lp[k] - off, 1);
 	for (uint32_t r = 1; r < cs->n; r++) {
-		uint32_t i = order[r], m, alive = 0;
+		uint32_t i = order[r], m;
 		const uint32_t *p = pcur_positions(cs->cur[i], &m);
 		if (!p) {
 			c->corrupt = 1;
+			alive = 0;
 			break;
 		}
 		uint32_t o = cs->off[i];
+		alive = 0;
 		for (uint32_t k = 0; k < m; k++) {
 			uint32_t st = p[k] - o;
 			if (p[k] >= o && st < ALIGN_SPAN) {
-				uint32_t hit = cnt[st] == round;
-				cnt[st] += hit;
-				alive += hit;
+				uint64_t hit = (uint64_t)bit_get(cur, st);
+				bit_put(next, st, hit);
+				alive += (uint32_t)hit;
 			}
 		}
-		round++;
+		/* the starts that survived are in next; cur is cleared for reuse */
+		for (uint32_t k = 0; k < np; k++)
+			if (lp[k] >= off)
+				bit_clear(cur, lp[k] - off);
+		uint64_t *t = cur;
+		cur = next;
+		next = t;
 		if (!alive)
 			break;   /* no start survives: the rest cannot revive one */
 	}
-	uint32_t count = 0;
 	for (uint32_t k = 0; k < np; k++)
-		if (lp[k] >= off) {
-			count += cnt[lp[k] - off] == round;
-			cnt[lp[k] - off] = 0;
-		}
-	return c->corrupt ? 0 : count;
+		if (lp[k] >= off)
+			bit_clear(cur, lp[k] - off);
+	return c->corrupt ? 0 : alive;
 }
 
 /* First document >= target that holds every component (document level: no
@@ -514,6 +522,18 @@ static double term_bound(engine_ctx *c, enode *e, uint32_t doc)
 
 static uint32_t term_seek(engine_ctx *c, enode *e, uint32_t target)
 {
+	if (e->body.n == 1 && !e->body.positional && !e->title_only) {
+		/* one cursor, no positions: every candidate matches */
+		pcur *p = e->body.cur[0];
+		uint32_t d = pcur_seek(p, target);
+		if (d == PCUR_END)
+			return e->doc = PCUR_END;
+		e->tf_body = pcur_tf(p);
+		comps *o = &e->title;
+		e->tf_title = o->n && o->cur[0]->doc <= d && comps_at(o, d)
+		                  ? (o->positional ? count_aligned(c, o) : pcur_tf(o->cur[0])) : 0;
+		return e->doc = d;
+	}
 	for (;;) {
 		uint32_t d = term_candidate(e, target);
 		if (d == PCUR_END || c->corrupt)
