@@ -90,8 +90,12 @@ enum {
 	FMT_KIND_CJK = 1,    /* one CJK character; doc-level postings, no positions */
 	FMT_KIND_BIGRAM = 2, /* two adjacent CJK characters; positional */
 	FMT_KIND_WORD = 3,   /* a word (hash of its normalized bytes); positional */
-	FMT_KIND_PAIR = 4    /* a word and a CJK character adjacent, either order
+	FMT_KIND_PAIR = 4,   /* a word and a CJK character adjacent, either order
 	                        (hash of the two tokens' keys); positional */
+	FMT_KIND_NGRAM = 5   /* a run of 3 or 4 adjacent CJK characters that
+	                        occurs in many documents (hash of the code
+	                        points); doc-level postings, no positions: an
+	                        exact answer for a query of just that run */
 };
 #define FMT_KEY_VALUE_MASK ((1ull << 59) - 1)
 #define FMT_KEY_TITLE (1ull << 59)
@@ -101,7 +105,10 @@ static inline uint64_t fmt_key(unsigned kind, uint64_t value)
 	return ((uint64_t)kind << 60) | (value & FMT_KEY_VALUE_MASK);
 }
 static inline unsigned fmt_key_kind(uint64_t key) { return (unsigned)(key >> 60); }
-static inline int fmt_key_positional(uint64_t key) { return fmt_key_kind(key) != FMT_KIND_CJK; }
+static inline int fmt_key_positional(uint64_t key)
+{
+	return fmt_key_kind(key) != FMT_KIND_CJK && fmt_key_kind(key) != FMT_KIND_NGRAM;
+}
 
 /* Meta frame payload: path NUL title NUL ext_id NUL (ext_id may be empty). */
 

@@ -7,6 +7,7 @@
 /* Seeds keep word hashes and pair hashes in unrelated spaces. */
 #define KEYS_WORD_SEED 0x736f7573756f0001ull
 #define KEYS_PAIR_SEED 0x736f7573756f0002ull
+#define KEYS_NGRAM_SEED 0x736f7573756f0003ull
 
 uint64_t keys_token(int kind, uint32_t cp, const char *word, size_t word_len)
 {
@@ -24,4 +25,9 @@ uint64_t keys_pair(uint64_t first, uint64_t second)
 		return 0;
 	uint64_t both[2] = { first, second };
 	return fmt_key(FMT_KIND_PAIR, XXH3_64bits_withSeed(both, sizeof both, KEYS_PAIR_SEED));
+}
+
+uint64_t keys_ngram(const uint32_t *cps, size_t n)
+{
+	return fmt_key(FMT_KIND_NGRAM, XXH3_64bits_withSeed(cps, n * sizeof *cps, KEYS_NGRAM_SEED));
 }

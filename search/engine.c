@@ -49,6 +49,9 @@ struct enode {
 	comps body, title;
 	int title_only;             /* title: restriction */
 	uint32_t tf_body, tf_title; /* at doc */
+	uint32_t other_for;         /* doc whose other-field tf is filled in
+	                               (term_other: scored, not matched), or
+	                               PCUR_END while it is still pending */
 	double idf, idf_title;       /* from the body's and the title's df */
 	const query_node *qn;
 	/* E_AND / E_OR / E_NOT */
@@ -224,6 +227,18 @@ static int build_comps(engine_ctx *c, const query_node *qn, int title, comps *cs
 	uint32_t n = qn->ntoks;
 	int rc = 0;
 	memset(cs, 0, sizeof *cs);
+	int run = n >= 3 && n <= 4 && !title;   /* a run of 3-4 CJK characters? */
+	for (uint32_t i = 0; i < n && run; i++)
+		run = t[i].kind == TEXT_TOK_CJK && (i == 0 || t[i].pos == t[i - 1].pos + 1);
+	if (run) {
+		/* frequent runs have their own doc-level postings */
+		uint32_t cps[4];
+		for (uint32_t i = 0; i < n; i++)
+			cps[i] = t[i].cp;
+		int r = comp_add(c, cs, keys_ngram(cps, n), 0);
+		if (r <= 0)
+			return r;   /* found (one doc-level component), or an error */
+	}
 	if (n == 1) {
 		uint64_t k = tok_key(&t[0]);
 		rc = comp_add(c, cs, title ? keys_title(k) : k, 0);
@@ -370,8 +385,10 @@ static uint32_t count_aligned(engine_ctx *c, comps *cs)
 	uint64_t *cur = c->bits[0], *next = c->bits[1];
 	uint32_t off = cs->off[lead], alive = 0;
 	for (uint32_t k = 0; k < np; k++)
-		if (lp[k] >= off)
+		if (lp[k] >= off) {
 			bit_put(cur, lp[k] - off, 1);
+			alive++;
+		}
 	for (uint32_t r = 1; r < cs->n; r++) {
 		uint32_t i = order[r], m;
 		const uint32_t *p = pcur_positions(cs->cur[i], &m);
@@ -476,7 +493,7 @@ static int filter_match(engine_ctx *c, const enode *e, uint32_t doc)
 /* ---- the node iterators ---- */
 
 static uint32_t node_seek(engine_ctx *c, enode *e, uint32_t target);
-static double node_score(engine_ctx *c, const enode *e, uint32_t doc);
+static double node_score(engine_ctx *c, enode *e, uint32_t doc);
 
 /* The field a term must match in, and the other one (scored only). */
 static comps *term_main(enode *e) { return e->title_only ? &e->title : &e->body; }
@@ -494,16 +511,35 @@ static uint32_t term_candidate(enode *e, uint32_t target)
 static int term_verify(engine_ctx *c, enode *e, uint32_t doc)
 {
 	comps *m = term_main(e), *o = term_other(e);
+	(void)o;
 	uint32_t tf = m->positional ? count_aligned(c, m) : pcur_tf(m->cur[0]);
 	if (!tf)
 		return 0;
-	/* the other field's cursors usually stand past doc already */
-	uint32_t tf2 = 0;
-	if (o->n && o->cur[0]->doc <= doc && comps_at(o, doc))
-		tf2 = o->positional ? count_aligned(c, o) : pcur_tf(o->cur[0]);
-	e->tf_body = e->title_only ? tf2 : tf;
-	e->tf_title = e->title_only ? tf : tf2;
+	if (e->title_only)
+		e->tf_title = tf;
+	else
+		e->tf_body = tf;
+	e->other_for = PCUR_END;   /* filled in only if doc gets scored */
 	return 1;
+}
+
+/* Fills in the tf of the field the term is scored in but not matched on,
+ * for its current doc: most matches are excluded (NOT, AND) or pass without
+ * a title match, so this runs only for documents being scored. */
+static void term_fill_other(engine_ctx *c, enode *e, uint32_t doc)
+{
+	if (e->other_for == doc)
+		return;
+	comps *o = term_other(e);
+	uint32_t tf = 0;
+	/* the other field's cursors usually stand past doc already */
+	if (o->n && o->cur[0]->doc <= doc && comps_at(o, doc))
+		tf = o->positional ? count_aligned(c, o) : pcur_tf(o->cur[0]);
+	if (e->title_only)
+		e->tf_body = tf;
+	else
+		e->tf_title = tf;
+	e->other_for = doc;
 }
 
 static double term_score(engine_ctx *c, const enode *e, uint32_t doc);
@@ -529,9 +565,7 @@ static uint32_t term_seek(engine_ctx *c, enode *e, uint32_t target)
 		if (d == PCUR_END)
 			return e->doc = PCUR_END;
 		e->tf_body = pcur_tf(p);
-		comps *o = &e->title;
-		e->tf_title = o->n && o->cur[0]->doc <= d && comps_at(o, d)
-		                  ? (o->positional ? count_aligned(c, o) : pcur_tf(o->cur[0])) : 0;
+		e->other_for = PCUR_END;
 		return e->doc = d;
 	}
 	for (;;) {
@@ -660,11 +694,12 @@ static double term_score(engine_ctx *c, const enode *e, uint32_t doc)
 }
 
 /* Sum of the scores of the terms of e that match doc (e is on doc). */
-static double node_score(engine_ctx *c, const enode *e, uint32_t doc)
+static double node_score(engine_ctx *c, enode *e, uint32_t doc)
 {
 	double s = 0;
 	switch (e->kind) {
 	case E_TERM:
+		term_fill_other(c, e, doc);
 		return term_score(c, e, doc);
 	case E_AND:
 	case E_OR:
@@ -1088,6 +1123,7 @@ int engine_explain(engine_ctx *c, const sousuo_index *ix, const query *q,
 	while (sp > 0) {
 		enode *e = stack[--sp];
 		if (e->kind == E_TERM && e->doc == doc) {
+			term_fill_other(c, e, doc);
 			int n = snprintf(out + at, cap - at,
 			                 "%s%s: tf body %u (len %u, avg %.1f), tf title %u (len %u, avg %.1f), "
 			                 "idf %.3f, score %.4f\n",
