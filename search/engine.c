@@ -87,6 +87,7 @@ struct engine_ctx {
 	const enode *prune_node;
 	double theta;
 	int pruned;
+	uint64_t cover;            /* title tokens the scored terms matched */
 	const sousuo_index *ix;
 	const engine_opts *o;
 	int corrupt;
@@ -105,6 +106,7 @@ void engine_opts_default(engine_opts *o)
 	o->b = 0.75;
 	o->title_weight = 4.0;
 	o->title_b = 1.0;
+	o->name_boost = 0.5;
 	o->limit = 10;
 	o->offset = 0;
 	o->exact_total = 1;
@@ -553,7 +555,7 @@ static double term_bound(engine_ctx *c, enode *e, uint32_t doc)
 	uint32_t to = comps_at(term_other(e), doc) ? comps_tf_bound(term_other(e)) : 0;
 	b.tf_body = e->title_only ? to : tm;
 	b.tf_title = e->title_only ? tm : to;
-	return term_score(c, &b, doc);
+	return term_score(c, &b, doc) * (1 + c->o->name_boost);
 }
 
 static uint32_t term_seek(engine_ctx *c, enode *e, uint32_t target)
@@ -605,8 +607,9 @@ static uint32_t and_seek(engine_ctx *c, enode *e, uint32_t target)
 		if (c->prune_node == e && c->theta > 0) {
 			double ub = 0;
 			for (i = 0; i < e->nkids; i++)
-				ub += e->kids[i]->kind == E_TERM ? term_bound(c, e->kids[i], target)
-				                                 : node_score(c, e->kids[i], target);
+				ub += e->kids[i]->kind == E_TERM
+				          ? term_bound(c, e->kids[i], target)
+				          : node_score(c, e->kids[i], target) * (1 + c->o->name_boost);
 			if (ub < c->theta) {
 				c->pruned = 1;
 				target++;
@@ -700,6 +703,7 @@ static double node_score(engine_ctx *c, enode *e, uint32_t doc)
 	switch (e->kind) {
 	case E_TERM:
 		term_fill_other(c, e, doc);
+		c->cover += (uint64_t)e->tf_title * e->qn->ntoks;
 		return term_score(c, e, doc);
 	case E_AND:
 	case E_OR:
@@ -710,6 +714,18 @@ static double node_score(engine_ctx *c, enode *e, uint32_t doc)
 	default:
 		return 0;
 	}
+}
+
+/* The score of doc for the whole query: the terms' sum, boosted when the
+ * terms cover the document's short name exactly. */
+static double doc_score(engine_ctx *c, enode *root, uint32_t doc)
+{
+	c->cover = 0;
+	double s = node_score(c, root, doc);
+	uint32_t tt = index_doc(c->ix, doc)->title_tokens;
+	if (tt && c->cover == tt)
+		s *= 1 + c->o->name_boost;
+	return s;
 }
 
 /* ---- compiling the query tree ---- */
@@ -981,12 +997,14 @@ static void run_single_term(engine_ctx *c, enode *e, topk *t, int prune, uint64_
 	comps *tc = &e->title;
 	const double k1 = o->k1, idf = e->idf, *nb = c->norm_body;
 	double title_max = tc->n ? o->title_weight * e->idf_title * (k1 + 1) : 0;
+	const double boost = 1 + o->name_boost;
+	const uint32_t ntoks = e->qn->ntoks;
 	double avg = index_avg_body(c->ix);
 	while (bc->doc != PCUR_END) {
 		if (prune && c->theta > 0 && bc->nblocks > 1 && !bc->decoded) {
 			double norm = 1 / (1 - o->b + o->b * bc->min_len / avg);
 			double x = bc->max_tf * norm;
-			if (idf * x * (k1 + 1) / (x + k1) + title_max < c->theta) {
+			if ((idf * x * (k1 + 1) / (x + k1) + title_max) * boost < c->theta) {
 				c->pruned = 1;
 				if (pcur_block_next(bc))
 					break;
@@ -1006,6 +1024,9 @@ static void run_single_term(engine_ctx *c, enode *e, topk *t, int prune, uint64_
 				uint32_t tt = tc->positional ? count_aligned(c, tc) : pcur_tf(tc->cur[0]);
 				double y = tt * c->norm_title[d];
 				s += o->title_weight * e->idf_title * y * (k1 + 1) / (y + k1);
+				uint32_t len = index_doc(c->ix, d)->title_tokens;
+				if (len && (uint64_t)tt * ntoks == len)
+					s *= boost;
 			}
 			if (t->n < t->k || t->by_date || s >= t->h[0].score) {
 				engine_hit h = { d, s };
@@ -1080,7 +1101,7 @@ int engine_search(engine_ctx *c, const sousuo_index *ix, const query *q,
 				break;
 		}
 		total++;
-		engine_hit h = { d, node_score(c, root, d) };
+		engine_hit h = { d, doc_score(c, root, d) };
 		/* most documents lose to the worst kept hit on score alone */
 		if (t.n < t.k || t.by_date || h.score >= t.h[0].score)
 			topk_push(&t, h);
@@ -1138,8 +1159,10 @@ int engine_explain(engine_ctx *c, const sousuo_index *ix, const query *q,
 				stack[sp++] = e->kids[i];
 		}
 	}
-	int n = snprintf(out + at, cap - at, "total %.4f (k1 %.2f, b %.2f, title weight %.2f, title b %.2f)\n",
-	                 node_score(c, root, doc), o->k1, o->b, o->title_weight, o->title_b);
+	int n = snprintf(out + at, cap - at,
+	                 "total %.4f (k1 %.2f, b %.2f, title weight %.2f, title b %.2f, name boost %.2f%s)\n",
+	                 doc_score(c, root, doc), o->k1, o->b, o->title_weight, o->title_b,
+	                 o->name_boost, c->cover == fd->title_tokens ? ", applied" : "");
 	(void)n;
 	return 0;
 }

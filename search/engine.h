@@ -20,6 +20,11 @@ typedef struct {
 	double b;              /* body length normalization (default 0.75) */
 	double title_weight;   /* weight of the title field's BM25 (default 4) */
 	double title_b;        /* title length normalization (default 1) */
+	double name_boost;     /* a document whose short name is made of exactly
+	                          the query's terms (every title token matched
+	                          once) scores (1 + name_boost) times (default 0.5):
+	                          asking for a law by its name finds that law
+	                          before its amendments and implementing rules */
 	uint32_t limit;        /* results wanted (default 10) */
 	uint32_t offset;       /* results skipped first (default 0) */
 	int exact_total;       /* 1 (default): count every match; 0: the total may

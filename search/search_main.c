@@ -25,7 +25,8 @@ static void usage(FILE *f)
 	        "  --explain         show how each result's score was made\n"
 	        "  --no-snippet      no excerpts\n"
 	        "  --fast            the total may be a lower bound (no exact count)\n"
-	        "  --k1 X --b X --title-weight X --title-b X   BM25 parameters (engine.h)\n"
+	        "  --k1 X --b X --title-weight X --title-b X --name-boost X\n"
+	        "                    ranking parameters (engine.h)\n"
 	        "Query language: a b (AND), a | b (OR), -a (NOT), ( ), \"latin phrase\",\n"
 	        "title:x, category:行政法规, date>=2019-01-01, date<2021, sort:date\n");
 }
@@ -206,6 +207,9 @@ int main(int argc, char **argv)
 				goto bad;
 		} else if (!strcmp(o, "--title-b") && has) {
 			if (parse_num(argv[++i], 0, 1, &a.eo.title_b))
+				goto bad;
+		} else if (!strcmp(o, "--name-boost") && has) {
+			if (parse_num(argv[++i], 0, 100, &a.eo.name_boost))
 				goto bad;
 		} else if (o[0] == '-' && o[1] == '-') {
 			fprintf(stderr, "sousuo-search: unknown option %s\n", o);

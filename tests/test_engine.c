@@ -550,7 +550,7 @@ static void test_known_item(void **state)
 	index_store_ctx_free(sc);
 	mrr /= n;
 	fprintf(stderr, "known-item MRR@10 = %.4f over %d queries\n", mrr, n);
-	assert_true(mrr >= 0.99);
+	assert_true(mrr >= 0.999);   /* Lucene reaches 1.000 here */
 }
 
 /* ---- brute force on a sample of the corpus ---- */
