@@ -110,6 +110,7 @@ void engine_opts_default(engine_opts *o)
 	o->limit = 10;
 	o->offset = 0;
 	o->exact_total = 1;
+	o->generic = 0;
 }
 
 engine_ctx *engine_ctx_new(void)
@@ -1044,6 +1045,139 @@ static void run_single_term(engine_ctx *c, enode *e, topk *t, int prune, uint64_
 		c->corrupt = 1;
 }
 
+/* A term read from one cursor, without positions: every document of the
+ * cursor matches, with the cursor's tf. */
+static int is_simple(const enode *e)
+{
+	return e->kind == E_TERM && !e->title_only && e->body.n == 1 && !e->body.positional;
+}
+
+/* The score of a simple term at d (its cursor there); adds the title tokens
+ * it matched to *cover. */
+static inline double simple_score(engine_ctx *c, enode *e, uint32_t d, uint64_t *cover)
+{
+	const engine_opts *o = c->o;
+	double x = pcur_tf(e->body.cur[0]) * c->norm_body[d];
+	double s = e->idf * x * (o->k1 + 1) / (x + o->k1);
+	comps *tc = &e->title;
+	if (tc->n && tc->cur[0]->doc <= d && comps_at(tc, d)) {
+		uint32_t tt = tc->positional ? count_aligned(c, tc) : pcur_tf(tc->cur[0]);
+		double y = tt * c->norm_title[d];
+		s += o->title_weight * e->idf_title * y * (o->k1 + 1) / (y + o->k1);
+		*cover += (uint64_t)tt * e->qn->ntoks;
+	}
+	return s;
+}
+
+static inline void push_hit(engine_ctx *c, topk *t, uint32_t d, double s, uint64_t cover)
+{
+	uint32_t len = index_doc(c->ix, d)->title_tokens;
+	if (len && cover == len)
+		s *= 1 + c->o->name_boost;
+	if (t->n < t->k || t->by_date || s >= t->h[0].score) {
+		engine_hit h = { d, s };
+		topk_push(t, h);
+	}
+}
+
+/* Root OR whose kids are all simple terms (or absent ones): a merge over
+ * the cursors, exhaustive. */
+static void run_or_simple(engine_ctx *c, enode *root, topk *t, uint64_t *total)
+{
+	for (;;) {
+		uint32_t d = PCUR_END;
+		for (uint32_t i = 0; i < root->nkids; i++)
+			if (root->kids[i]->kind == E_TERM && root->kids[i]->body.cur[0]->doc < d)
+				d = root->kids[i]->body.cur[0]->doc;
+		if (d == PCUR_END)
+			break;
+		double s = 0;
+		uint64_t cover = 0;
+		for (uint32_t i = 0; i < root->nkids; i++) {
+			enode *k = root->kids[i];
+			if (k->kind != E_TERM || k->body.cur[0]->doc != d)
+				continue;
+			s += simple_score(c, k, d, &cover);
+			pcur_next(k->body.cur[0]);
+		}
+		(*total)++;
+		push_hit(c, t, d, s, cover);
+	}
+}
+
+/* Root AND of simple terms, filters and NOTs of simple terms: leapfrog over
+ * the cursors (rarest first), exhaustive. */
+static void run_and_simple(engine_ctx *c, enode *root, topk *t, uint64_t *total)
+{
+	uint32_t ndocs = index_ndocs(c->ix), d = 0;
+	while (d < ndocs) {
+		uint32_t i;
+		for (i = 0; i < root->nkids; i++) {
+			enode *k = root->kids[i];
+			uint32_t e;
+			if (k->kind == E_FILTER) {
+				e = d;
+				while (e < ndocs && !filter_match(c, k, e))
+					e++;
+				if (e == ndocs)
+					return;
+			} else {
+				e = pcur_seek(k->body.cur[0], d);
+				if (e == PCUR_END)
+					return;
+			}
+			if (e != d) {
+				d = e;
+				break;
+			}
+		}
+		if (i < root->nkids)
+			continue;
+		for (i = 0; i < root->nneg; i++) {
+			enode *k = root->neg[i];
+			if (k->kind == E_TERM && pcur_seek(k->body.cur[0], d) == d)
+				break;
+		}
+		if (i < root->nneg) {
+			d++;
+			continue;
+		}
+		double s = 0;
+		uint64_t cover = 0;
+		for (i = 0; i < root->nkids; i++)
+			if (root->kids[i]->kind == E_TERM)
+				s += simple_score(c, root->kids[i], d, &cover);
+		(*total)++;
+		push_hit(c, t, d, s, cover);
+		d++;
+	}
+}
+
+/* 1 if the root is an OR of simple (or absent) terms, or an AND of simple
+ * terms and filters with NOTs of simple (or absent) terms. */
+static int simple_tree(const enode *root)
+{
+	if (root->kind == E_OR) {
+		for (uint32_t i = 0; i < root->nkids; i++)
+			if (!is_simple(root->kids[i]) && root->kids[i]->kind != E_EMPTY)
+				return 0;
+		return 1;
+	}
+	if (root->kind != E_AND)
+		return 0;
+	int terms = 0;
+	for (uint32_t i = 0; i < root->nkids; i++) {
+		if (is_simple(root->kids[i]))
+			terms++;
+		else if (root->kids[i]->kind != E_FILTER)
+			return 0;
+	}
+	for (uint32_t i = 0; i < root->nneg; i++)
+		if (!is_simple(root->neg[i]) && root->neg[i]->kind != E_EMPTY)
+			return 0;
+	return terms > 0;
+}
+
 int engine_search(engine_ctx *c, const sousuo_index *ix, const query *q,
                   const engine_opts *o, engine_result *r, char *err, size_t errlen)
 {
@@ -1074,9 +1208,18 @@ int engine_search(engine_ctx *c, const sousuo_index *ix, const query *q,
 	c->prune_node = prune && (root->kind == E_TERM || root->kind == E_AND) ? root : NULL;
 	c->theta = 0;
 	c->pruned = 0;
-	if (root->kind == E_TERM && !root->title_only && root->body.n == 1 &&
-	    !root->body.positional) {
+	if (!o->generic && is_simple(root)) {
 		run_single_term(c, root, &t, prune, &total);
+		goto done;
+	}
+	if (!o->generic && simple_tree(root)) {
+		if (root->kind == E_OR)
+			run_or_simple(c, root, &t, &total);
+		else
+			run_and_simple(c, root, &t, &total);
+		for (uint32_t i = 0; i < c->used_pool; i++)
+			if (c->pool[i]->corrupt)
+				c->corrupt = 1;
 		goto done;
 	}
 	/* all nodes start "before" document 0 */

@@ -27,6 +27,8 @@ typedef struct {
 	                          before its amendments and implementing rules */
 	uint32_t limit;        /* results wanted (default 10) */
 	uint32_t offset;       /* results skipped first (default 0) */
+	int generic;           /* 1: no specialized loops (single term, AND/OR of
+	                          simple terms): for tests and comparisons */
 	int exact_total;       /* 1 (default): count every match; 0: the total may
 	                          be a lower bound and top-k may prune */
 } engine_opts;

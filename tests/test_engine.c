@@ -505,6 +505,49 @@ static void test_pruned_equals_exhaustive(void **state)
 	assert_true(pruned > 100);   /* the pruning really happened */
 }
 
+/* The specialized loops (one term, AND/OR of simple terms) give exactly
+ * what the generic iterator tree gives: same totals, documents and scores. */
+static void test_fast_paths_equal_generic(void **state)
+{
+	fixture *f = *state;
+	char path[512], line[4096];
+	snprintf(path, sizeof path, "%s/bench/queries.txt", test_shared_dir());
+	FILE *fp = fopen(path, "r");
+	assert_non_null(fp);
+	int n = 0;
+	while (fgets(line, sizeof line, fp)) {
+		line[strcspn(line, "\r\n")] = 0;
+		query_error qe;
+		query *q = query_parse(line, strlen(line), &qe);
+		assert_non_null(q);
+		engine_opts a, b;
+		engine_opts_default(&a);
+		b = a;
+		b.generic = 1;
+		engine_result ra, rb;
+		char err[256];
+		assert_int_equal(engine_search(f->ec, f->ix, q, &a, &ra, err, sizeof err), 0);
+		uint32_t docs[10], na = ra.nhits;
+		double scores[10];
+		uint64_t total = ra.total;
+		for (uint32_t i = 0; i < na; i++) {
+			docs[i] = ra.hits[i].doc;
+			scores[i] = ra.hits[i].score;
+		}
+		assert_int_equal(engine_search(f->ec, f->ix, q, &b, &rb, err, sizeof err), 0);
+		if (rb.total != total || rb.nhits != na)
+			fail_msg("%s: generic %llu/%u, fast %llu/%u", line, (unsigned long long)rb.total,
+			         rb.nhits, (unsigned long long)total, na);
+		for (uint32_t i = 0; i < na; i++)
+			if (rb.hits[i].doc != docs[i] || rb.hits[i].score != scores[i])
+				fail_msg("%s: rank %u differs between generic and fast paths", line, i + 1);
+		query_free(q);
+		n++;
+	}
+	fclose(fp);
+	assert_int_equal(n, 2000);
+}
+
 /* Ranking sanity on the real corpus: the known-item file's MRR@10 must not
  * fall below what Lucene reaches here (1.000 would be the goal; the
  * assertion guards against regressions, the exact figure is in make bench). */
@@ -735,6 +778,7 @@ int main(void)
 	const struct CMUnitTest corpus[] = {
 		cmocka_unit_test(test_expected_hits),
 		cmocka_unit_test(test_pruned_equals_exhaustive),
+		cmocka_unit_test(test_fast_paths_equal_generic),
 		cmocka_unit_test(test_known_item),
 	};
 	const struct CMUnitTest sample[] = {
