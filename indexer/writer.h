@@ -10,7 +10,9 @@
 
 typedef struct {
 	int zstd_level;          /* document store compression level (default 6) */
-	int threads;             /* compression threads (default 2) */
+	int threads;             /* threads for tokenizing, encoding and compressing
+	                            (default 2; at most 64 are used).  The index is
+	                            the same byte for byte whatever the number. */
 	size_t zdict_bytes;      /* trained dictionary size (default 112 KiB) */
 } writer_opts;
 
@@ -22,21 +24,31 @@ typedef struct {
 	uint64_t section_bytes[16];  /* by FMT_SEC_* */
 	uint64_t file_bytes;
 	uint64_t raw_bytes;      /* bodies as read */
+	double tokenize_wait_seconds; /* writer_finish waiting for tokenizing to end */
+	double encode_seconds;   /* postings, dictionary, document store */
+	double write_seconds;    /* writing and syncing the file */
 } writer_stats;
 
 typedef struct index_writer index_writer;
 
-/* opts may be NULL for defaults.  Returns NULL when out of memory. */
+/* opts may be NULL for defaults.  Starts the tokenizing threads when
+ * threads > 1 (writer_finish or writer_free ends them).  Returns NULL when
+ * out of memory. */
 index_writer *writer_new(const writer_opts *opts);
 
-/* Adds one document (copied; doc's strings may be freed after).  Returns 0,
- * or -1 with a message in err when a limit is exceeded or memory runs out. */
+/* Adds one document (copied; doc's strings may be freed after).  Its id is
+ * the number of documents added before it.  With more than one thread the
+ * document is only queued here and tokenized by the writer's threads.
+ * Returns 0, or -1 with a message in err when a limit is exceeded or memory
+ * runs out (then writer_finish fails too). */
 int writer_add(index_writer *w, const corpus_doc *doc, char *err, size_t errlen);
 
-/* Encodes everything added and writes the index to path atomically: a
- * temporary file in the same folder, fsync, rename, fsync of the folder; on
- * failure the previous file at path is untouched and the temporary removed.
- * Returns 0 and fills *stats (may be NULL), or -1 with a message in err. */
+/* Waits for the tokenizing to end, encodes everything added and writes the
+ * index to path atomically: a temporary file in the same folder, fsync,
+ * rename, fsync of the folder; on failure the previous file at path is
+ * untouched and the temporary removed.  Returns 0 and fills *stats (may be
+ * NULL), or -1 with a message in err.  Call it once: the writer can only be
+ * freed after it, whether it succeeded or not. */
 int writer_finish(index_writer *w, const char *path, writer_stats *stats,
                   char *err, size_t errlen);
 
