@@ -38,6 +38,8 @@ typedef struct {
 	int positional;             /* positions must be checked */
 	pcur *cur[MAX_COMPS];
 	uint32_t off[MAX_COMPS];    /* offset of each component from the start */
+	uint8_t filter[MAX_COMPS];  /* 1: a doc-level n-gram of the run, used to
+	                               narrow candidates, not in position checks */
 	uint32_t df_min;            /* smallest df: an upper bound of the term's df */
 } comps;
 
@@ -269,6 +271,22 @@ static int build_comps(engine_ctx *c, const query_node *qn, int title, comps *cs
 					uint64_t k = keys_pair(tok_key(&t[e - 1]), tok_key(&t[e]));
 					rc = comp_add(c, cs, title ? keys_title(k) : k, t[e - 1].pos);
 				}
+				/* frequent 4-character runs inside a longer run: their
+				 * doc-level lists rule candidates out before any position
+				 * is read */
+				for (uint32_t i = s; i + 3 <= e && rc == 0 && !title && e - s >= 4 &&
+				                     cs->n < MAX_COMPS; i++) {
+					uint32_t cps[4], k;
+					for (k = 0; k < 4 && t[i + k].kind == TEXT_TOK_CJK; k++)
+						cps[k] = t[i + k].cp;
+					if (k < 4)
+						continue;
+					int r = comp_add(c, cs, keys_ngram(cps, 4), 0);
+					if (r == 0)
+						cs->filter[cs->n - 1] = 1;
+					else if (r < 0)
+						rc = r;
+				}
 			}
 			s = e + 1;
 		}
@@ -280,10 +298,13 @@ static int build_comps(engine_ctx *c, const query_node *qn, int title, comps *cs
 		for (uint32_t j = i; j > 0 && cs->cur[j]->df < cs->cur[j - 1]->df; j--) {
 			pcur *tp = cs->cur[j];
 			uint32_t to = cs->off[j];
+			uint8_t tf = cs->filter[j];
 			cs->cur[j] = cs->cur[j - 1];
 			cs->off[j] = cs->off[j - 1];
+			cs->filter[j] = cs->filter[j - 1];
 			cs->cur[j - 1] = tp;
 			cs->off[j - 1] = to;
+			cs->filter[j - 1] = tf;
 		}
 	return rc < 0 ? -1 : 0;
 }
@@ -325,7 +346,7 @@ static uint32_t count_aligned_merge(engine_ctx *c, comps *cs, uint32_t lead,
 		if (lp[k] >= off)
 			cand[n++] = lp[k] - off;
 	for (uint32_t i = 0; i < cs->n && n; i++) {
-		if (i == lead)
+		if (i == lead || cs->filter[i])
 			continue;
 		uint32_t m;
 		const uint32_t *p = pcur_positions(cs->cur[i], &m);
@@ -357,9 +378,11 @@ static uint32_t count_aligned(engine_ctx *c, comps *cs)
 {
 	if (!cs->positional)
 		return pcur_tf(cs->cur[0]);
-	uint32_t order[MAX_COMPS], tfs[MAX_COMPS];
+	uint32_t order[MAX_COMPS], tfs[MAX_COMPS], npos = 0;
 	for (uint32_t i = 0; i < cs->n; i++) {
-		uint32_t tf = pcur_tf(cs->cur[i]), j = i;
+		if (cs->filter[i])
+			continue;
+		uint32_t tf = pcur_tf(cs->cur[i]), j = npos++;
 		while (j > 0 && tfs[j - 1] > tf) {
 			tfs[j] = tfs[j - 1];
 			order[j] = order[j - 1];
@@ -392,7 +415,7 @@ static uint32_t count_aligned(engine_ctx *c, comps *cs)
 			bit_put(cur, lp[k] - off, 1);
 			alive++;
 		}
-	for (uint32_t r = 1; r < cs->n; r++) {
+	for (uint32_t r = 1; r < npos; r++) {
 		uint32_t i = order[r], m;
 		const uint32_t *p = pcur_positions(cs->cur[i], &m);
 		if (!p) {
