@@ -19,7 +19,7 @@ static const char *const sec_names[FMT_NSECTIONS] = {
 static void usage(FILE *f)
 {
 	fprintf(f,
-	        "usage: sousuo-index -o FILE [--strict] [--level N] [--threads N] INPUT...\n"
+	        "usage: sousuo-index -o FILE [--strict] [--level N] [--threads N] [--ngram-min-df N] INPUT...\n"
 	        "       sousuo-index --check FILE\n"
 	        "INPUT: folders of .md/.txt files (walked recursively, sorted), .md/.txt files,\n"
 	        "       or .jsonl files (one {\"title\",\"body\",\"id\"?,\"date\"?,\"category\"?} a line).\n"
@@ -28,6 +28,9 @@ static void usage(FILE *f)
 	        "  --level N    zstd level of the document store (default 6)\n"
 	        "  --threads N  threads for tokenizing, encoding and compression (default 2);\n"
 	        "               the index is the same whatever N\n"
+	        "  --ngram-min-df N  runs of 3-4 CJK characters in at least N documents get\n"
+	        "               postings of their own (faster queries for common words, a\n"
+	        "               larger index); default max(16, documents / 16), 0: none\n"
 	        "  --check FILE verify every checksum and table of FILE and print its layout\n");
 }
 
@@ -96,6 +99,14 @@ int main(int argc, char **argv)
 				fprintf(stderr, "sousuo-index: --level must be 1..22\n");
 				return 2;
 			}
+		} else if (!strcmp(a, "--ngram-min-df") && i + 1 < argc) {
+			char *end;
+			long v = strtol(argv[++i], &end, 10);
+			if (*end || v < 0 || v > 1000000000) {
+				fprintf(stderr, "sousuo-index: --ngram-min-df must be 0..1000000000\n");
+				return 2;
+			}
+			wo.ngram_min_df = v == 0 ? UINT32_MAX : (uint32_t)v;
 		} else if (!strcmp(a, "--threads") && i + 1 < argc) {
 			wo.threads = atoi(argv[++i]);
 			if (wo.threads < 1 || wo.threads > 256) {
@@ -163,9 +174,11 @@ int main(int argc, char **argv)
 	double t2 = now();
 	struct rusage ru;
 	getrusage(RUSAGE_SELF, &ru);
-	printf("%s: %u documents, %llu skipped, %llu terms, %llu positions, %.1f MB of text\n", out,
-	       st.docs, (unsigned long long)skipped, (unsigned long long)st.terms,
-	       (unsigned long long)st.positions, st.raw_bytes / 1e6);
+	printf("%s: %u documents, %llu skipped, %.1f MB of text\n", out, st.docs,
+	       (unsigned long long)skipped, st.raw_bytes / 1e6);
+	printf("%llu terms (%llu n-grams), %llu postings, %llu positions\n",
+	       (unsigned long long)st.terms, (unsigned long long)st.ngrams,
+	       (unsigned long long)st.postings, (unsigned long long)st.positions);
 	for (int s = 0; s < FMT_NSECTIONS; s++)
 		printf("  %-11s %10.2f MB  %5.3f x text\n", sec_names[s], st.section_bytes[s] / 1e6,
 		       st.raw_bytes ? (double)st.section_bytes[s] / st.raw_bytes : 0);

@@ -57,13 +57,19 @@ static inline int keyset_has(const keyset *s, uint64_t k)
 	return 0;
 }
 
-/* Per-thread table of candidate runs. */
+/* Pass 1 counts candidates in a sketch: direct-mapped counters by hash,
+ * with the last document counted beside each, no keys.  Two runs sharing a
+ * counter add up, so a count is never below either run's true document
+ * count: the sketch can only let too many runs through, never drop one. */
+#define SKETCH_BITS 18
+
+/* Pass 2 keeps the runs the sketch let through, with their postings. */
 typedef struct {
 	uint64_t key;      /* 0 = empty */
 	uint32_t df;       /* documents of this thread's range */
-	uint32_t last;     /* last document counted, UINT32_MAX before */
-	uint32_t fill;     /* pass 2: next entry to write, absolute in the arrays */
-	int32_t list;      /* pass 2: index in the result, -1 if not kept */
+	uint32_t last;     /* last document, UINT32_MAX before */
+	uint32_t cap;
+	uint32_t *docs, *tfs;
 } slot;
 
 typedef struct {
@@ -73,12 +79,10 @@ typedef struct {
 
 static int table_grow(table *t)
 {
-	size_t cap = t->mask ? (t->mask + 1) * 2 : 1u << 16;
-	slot *s = malloc(cap * sizeof *s);
+	size_t cap = t->mask ? (t->mask + 1) * 2 : 1u << 12;
+	slot *s = calloc(cap, sizeof *s);
 	if (!s)
 		return -1;
-	for (size_t i = 0; i < cap; i++)
-		s[i].key = 0;
 	for (size_t i = 0; t->mask && i <= t->mask; i++) {
 		if (!t->s[i].key)
 			continue;
@@ -109,9 +113,21 @@ static slot *table_get(table *t, uint64_t key, int create)
 	if (!create)
 		return NULL;
 	slot *s = &t->s[j];
-	*s = (slot){ key, 0, UINT32_MAX, 0, -1 };
+	memset(s, 0, sizeof *s);
+	s->key = key;
+	s->last = UINT32_MAX;
 	t->n++;
 	return s;
+}
+
+static void table_free(table *t)
+{
+	for (size_t i = 0; t->mask && i <= t->mask; i++) {
+		free(t->s[i].docs);
+		free(t->s[i].tfs);
+	}
+	free(t->s);
+	memset(t, 0, sizeof *t);
 }
 
 typedef struct {
@@ -119,14 +135,20 @@ typedef struct {
 	const size_t *lens;
 	uint32_t lo, hi;          /* document range */
 	const keyset *pairs;
-	table tab;
-	int pass;                 /* 1 count, 2 collect */
-	ngram_list *lists;        /* pass 2 */
+	int pass;                 /* 1 sketch and keys, 2 collect */
+	uint16_t *cnt;            /* pass 1: this thread's sketch; pass 2: the sum */
+	uint32_t *lastdoc;        /* pass 1 */
+	uint32_t min_df;
+	table tab;                /* pass 2 */
+	uint64_t *keys;           /* pass 1 keeps each candidate's key here, so */
+	size_t nkeys, capkeys;    /* pass 2 needs no second tokenizing */
+	size_t *doc_start;        /* keys of document lo + i: [doc_start[i], doc_start[i + 1]) */
 	uint64_t occurrences;
 	int failed;
 } job;
 
-/* Calls visit for every candidate run of document doc. */
+/* Pass 1 for document doc: counts its candidate runs in the sketch and
+ * keeps their keys. */
 static void scan_doc(job *j, text_tokenizer *tk, uint32_t doc)
 {
 	text_token t;
@@ -153,38 +175,66 @@ static void scan_doc(job *j, text_tokenizer *tk, uint32_t doc)
 				pair[2] = k;
 		}
 		for (int n = 3; n <= 4; n++) {
-			if (run < n)
+			if (run < n || !pair[1] || !pair[2] || (n == 4 && !pair[0]))
 				break;
-			int ok = 1;
-			for (int k = 3 - (n - 1); k < 3 && ok; k++)
-				ok = pair[k] != 0;
-			if (!ok)
-				continue;
 			uint64_t key = keys_ngram(cp + 4 - n, (size_t)n);
+			size_t h = mix(key) >> (sizeof(size_t) * 8 - SKETCH_BITS);
 			j->occurrences++;
-			if (j->pass == 1) {
-				slot *s = table_get(&j->tab, key, 1);
-				if (!s) {
+			if (j->lastdoc[h] != doc + 1) {
+				j->lastdoc[h] = doc + 1;
+				j->cnt[h] += j->cnt[h] < UINT16_MAX;
+			}
+			if (j->nkeys == j->capkeys) {
+				size_t cap = j->capkeys ? j->capkeys * 2 : 1u << 16;
+				uint64_t *k = realloc(j->keys, cap * sizeof *k);
+				if (!k) {
 					j->failed = 1;
 					return;
 				}
-				if (s->last != doc) {
-					s->last = doc;
-					s->df++;
-				}
-			} else {
-				slot *s = table_get(&j->tab, key, 0);
-				if (!s || s->list < 0)
-					continue;
-				ngram_list *l = &j->lists[s->list];
-				if (s->last != doc) {
-					s->last = doc;
-					l->docs[s->fill] = doc;
-					l->tfs[s->fill++] = 1;
-				} else {
-					l->tfs[s->fill - 1]++;
-				}
+				j->keys = k;
+				j->capkeys = cap;
 			}
+			j->keys[j->nkeys++] = key;
+		}
+	}
+}
+
+/* Pass 2 for document doc: its candidates whose sketch count reaches
+ * min_df get their (document, tf) entries. */
+static void collect_doc(job *j, uint32_t doc)
+{
+	for (size_t i = j->doc_start[doc - j->lo]; i < j->doc_start[doc - j->lo + 1]; i++) {
+		uint64_t key = j->keys[i];
+		size_t h = mix(key) >> (sizeof(size_t) * 8 - SKETCH_BITS);
+		if (j->cnt[h] < j->min_df)
+			continue;
+		{
+			slot *s = table_get(&j->tab, key, 1);
+			if (!s) {
+				j->failed = 1;
+				return;
+			}
+			if (s->last == doc) {
+				s->tfs[s->df - 1]++;
+				continue;
+			}
+			if (s->df == s->cap) {
+				uint32_t cap = s->cap ? s->cap * 2 : 16;
+				uint32_t *d = realloc(s->docs, cap * sizeof *d), *f;
+				if (d)
+					s->docs = d;
+				f = d ? realloc(s->tfs, cap * sizeof *f) : NULL;
+				if (f)
+					s->tfs = f;
+				if (!d || !f) {
+					j->failed = 1;
+					return;
+				}
+				s->cap = cap;
+			}
+			s->last = doc;
+			s->docs[s->df] = doc;
+			s->tfs[s->df++] = 1;
 		}
 	}
 }
@@ -197,8 +247,16 @@ static void *run_job(void *arg)
 		j->failed = 1;
 		return NULL;
 	}
-	for (uint32_t d = j->lo; d < j->hi && !j->failed; d++)
-		scan_doc(j, tk, d);
+	if (j->pass == 1) {
+		for (uint32_t d = j->lo; d < j->hi && !j->failed; d++) {
+			j->doc_start[d - j->lo] = j->nkeys;
+			scan_doc(j, tk, d);
+		}
+		j->doc_start[j->hi - j->lo] = j->nkeys;
+	} else {
+		for (uint32_t d = j->lo; d < j->hi && !j->failed; d++)
+			collect_doc(j, d);
+	}
 	text_tokenizer_free(tk);
 	return NULL;
 }
@@ -241,7 +299,10 @@ int ngrams_collect(const char *const *bodies, const size_t *lens, uint32_t ndocs
 	keyset pairs;
 	if (keyset_init(&pairs, frequent_pairs, npairs))
 		return -1;
+	const size_t nsk = (size_t)1 << SKETCH_BITS;
 	job *jobs = calloc((size_t)threads, sizeof *jobs);
+	ngram_list *lists = NULL;
+	uint32_t *pool = NULL;
 	int rc = -1;
 	if (!jobs)
 		goto out;
@@ -251,99 +312,119 @@ int ngrams_collect(const char *const *bodies, const size_t *lens, uint32_t ndocs
 		total += lens[d];
 	uint32_t d = 0;
 	for (int i = 0; i < threads; i++) {
-		jobs[i] = (job){ bodies, lens, d, d, &pairs, { 0 }, 1, NULL, 0, 0 };
+		jobs[i].bodies = bodies;
+		jobs[i].lens = lens;
+		jobs[i].pairs = &pairs;
+		jobs[i].pass = 1;
+		jobs[i].min_df = min_df;
+		jobs[i].lo = d;
 		uint64_t until = total * (uint64_t)(i + 1) / (uint64_t)threads;
 		while (d < ndocs && (at < until || i == threads - 1))
 			at += lens[d++];
 		jobs[i].hi = d;
+		jobs[i].cnt = calloc(nsk, sizeof *jobs[i].cnt);
+		jobs[i].lastdoc = calloc(nsk, sizeof *jobs[i].lastdoc);
+		jobs[i].doc_start = malloc((jobs[i].hi - jobs[i].lo + 1) * sizeof *jobs[i].doc_start);
+		if (!jobs[i].cnt || !jobs[i].lastdoc || !jobs[i].doc_start)
+			goto out;
+	}
+	if (run_all(jobs, threads))
+		goto out;
+	/* the ranges' sketches summed (saturating) into the first */
+	for (int i = 1; i < threads; i++)
+		for (size_t h = 0; h < nsk; h++) {
+			uint32_t v = (uint32_t)jobs[0].cnt[h] + jobs[i].cnt[h];
+			jobs[0].cnt[h] = v > UINT16_MAX ? UINT16_MAX : (uint16_t)v;
+		}
+	for (int i = 0; i < threads; i++) {
+		free(jobs[i].lastdoc);
+		jobs[i].lastdoc = NULL;
+		if (i > 0)
+			free(jobs[i].cnt);   /* summed into the first */
+		jobs[i].cnt = jobs[0].cnt;
+		jobs[i].pass = 2;
 	}
 	if (run_all(jobs, threads))
 		goto out;
 
-	/* keep the runs whose documents over all ranges reach min_df; every
-	 * thread's slot learns where its range's entries start */
+	/* a run's entries: its slots in range order, which is document order */
 	size_t nkeep = 0, cap = 0;
-	ngram_list *lists = NULL;
+	uint64_t entries = 0;
 	for (int i = 0; i < threads; i++) {
 		table *t = &jobs[i].tab;
 		for (size_t k = 0; t->mask && k <= t->mask; k++) {
 			slot *s = &t->s[k];
-			if (!s->key || s->list != -1)
-				continue;   /* empty, or decided from an earlier range */
+			if (!s->key || s->last == UINT32_MAX - 1)
+				continue;   /* empty, or gathered from an earlier range */
 			uint64_t df = 0;
-			for (int m = 0; m < threads; m++) {
+			for (int m = i; m < threads; m++) {
 				slot *o = m == i ? s : table_get(&jobs[m].tab, s->key, 0);
 				if (o)
 					df += o->df;
 			}
-			if (df < min_df) {
-				s->list = -2;   /* decided: not kept */
-				for (int m = i + 1; m < threads; m++) {
-					slot *o = table_get(&jobs[m].tab, s->key, 0);
-					if (o)
-						o->list = -2;
-				}
-				continue;
+			for (int m = i + 1; m < threads; m++) {
+				slot *o = table_get(&jobs[m].tab, s->key, 0);
+				if (o)
+					o->last = UINT32_MAX - 1;
 			}
+			if (df < min_df)
+				continue;
 			if (nkeep == cap) {
 				cap = cap ? cap * 2 : 1024;
 				ngram_list *l = realloc(lists, cap * sizeof *l);
-				if (!l) {
-					free(lists);
+				if (!l)
 					goto out;
-				}
 				lists = l;
 			}
-			lists[nkeep] = (ngram_list){ s->key, (uint32_t)df, NULL, NULL };
-			uint32_t fill = 0;
-			for (int m = 0; m < threads; m++) {
-				slot *o = m == i ? s : table_get(&jobs[m].tab, s->key, 0);
-				if (!o)
-					continue;
-				o->list = (int32_t)nkeep;
-				o->fill = fill;
-				o->last = UINT32_MAX;
-				fill += o->df;
-			}
-			nkeep++;
+			/* docs and tfs point into the slots for now; copied below */
+			lists[nkeep++] = (ngram_list){ s->key, (uint32_t)df, NULL, NULL };
+			entries += df;
 		}
 	}
-	uint64_t entries = 0;
-	for (size_t i = 0; i < nkeep; i++)
-		entries += lists[i].df;
-	uint32_t *pool = malloc((entries + 1) * 2 * sizeof *pool);
-	if (!pool) {
-		free(lists);
+	pool = malloc((entries + 1) * 2 * sizeof *pool);
+	if (!pool)
 		goto out;
-	}
 	uint64_t off = 0;
 	for (size_t i = 0; i < nkeep; i++) {
-		lists[i].docs = pool + off;
-		lists[i].tfs = pool + entries + off;
-		off += lists[i].df;
+		ngram_list *l = &lists[i];
+		l->docs = pool + off;
+		l->tfs = pool + entries + off;
+		uint32_t n = 0;
+		for (int m = 0; m < threads; m++) {
+			slot *o = table_get(&jobs[m].tab, l->key, 0);
+			if (!o)
+				continue;
+			memcpy(l->docs + n, o->docs, o->df * sizeof *o->docs);
+			memcpy(l->tfs + n, o->tfs, o->df * sizeof *o->tfs);
+			n += o->df;
+		}
+		off += l->df;
 	}
-	/* runs not kept (list -2) are passed over in pass 2 */
-	for (int i = 0; i < threads; i++) {
-		jobs[i].pass = 2;
-		jobs[i].lists = lists;
-		jobs[i].occurrences = 0;
-	}
-	if (run_all(jobs, threads)) {
-		free(pool);
-		free(lists);
-		goto out;
-	}
-	qsort(lists, nkeep, sizeof *lists, cmp_list);
+	if (nkeep)
+		qsort(lists, nkeep, sizeof *lists, cmp_list);
 	out->lists = lists;
 	out->n = nkeep;
 	out->pool = pool;
+	lists = NULL;
+	pool = NULL;
 	for (int i = 0; i < threads; i++)
 		out->occurrences += jobs[i].occurrences;
 	rc = 0;
 out:
-	if (jobs)
-		for (int i = 0; i < threads; i++)
-			free(jobs[i].tab.s);
+	free(lists);
+	free(pool);
+	if (jobs) {
+		if (jobs[0].pass == 2)
+			free(jobs[0].cnt);
+		for (int i = 0; i < threads; i++) {
+			if (jobs[i].pass == 1)
+				free(jobs[i].cnt);
+			free(jobs[i].lastdoc);
+			free(jobs[i].keys);
+			free(jobs[i].doc_start);
+			table_free(&jobs[i].tab);
+		}
+	}
 	free(jobs);
 	free(pairs.keys);
 	return rc;

@@ -65,6 +65,7 @@
 #include "indexer/format.h"
 #include "indexer/keys.h"
 #include "indexer/limits.h"
+#include "indexer/ngrams.h"
 #include "indexer/text.h"
 
 #include <errno.h>
@@ -703,6 +704,7 @@ index_writer *writer_new(const writer_opts *opts)
 			w->opts.threads = opts->threads;
 		if (opts->zdict_bytes)
 			w->opts.zdict_bytes = opts->zdict_bytes;
+		w->opts.ngram_min_df = opts->ngram_min_df;
 	}
 	if (w->opts.threads > WRITER_MAX_THREADS)
 		w->opts.threads = WRITER_MAX_THREADS;
@@ -901,6 +903,104 @@ static int merge_terms(index_writer *w, mterm **out, size_t *nout, bterm ***outp
 	*nout = nm;
 	*outparts = parts;
 	return 0;
+}
+
+/* ---- n-gram terms ---- */
+
+/* Adds the doc-level terms of frequent runs of 3-4 CJK characters
+ * (ngrams.h) to the merged term list, keeping it sorted by key.  Their
+ * chains are built in the CJK terms' format (doc gap, tf) and owned by
+ * *ng (n of them), freed by the caller. */
+static int add_ngrams(index_writer *w, mterm **pmt, size_t *pnm, bterm ***pparts,
+                      bterm **ng, size_t *nng)
+{
+	uint32_t min_df = w->opts.ngram_min_df;
+	if (!min_df)
+		min_df = w->ndocs / 16 > 16 ? (uint32_t)(w->ndocs / 16) : 16;
+	*ng = NULL;
+	*nng = 0;
+	if (min_df == UINT32_MAX || w->ndocs < min_df)
+		return 0;
+	mterm *mt = *pmt;
+	size_t nm = *pnm, npairs = 0, nparts = nm ? mt[nm - 1].part + mt[nm - 1].nparts : 0;
+	uint64_t *pairs = malloc((nm + 1) * sizeof *pairs);
+	const char **bodies = malloc((w->ndocs + 1) * sizeof *bodies);
+	size_t *lens = malloc((w->ndocs + 1) * sizeof *lens);
+	ngram_result r = { 0 };
+	int rc = -1;
+	if (!pairs || !bodies || !lens)
+		goto out;
+	for (size_t i = 0; i < nm; i++)
+		if (fmt_key_kind(mt[i].key) == FMT_KIND_BIGRAM && !(mt[i].key & FMT_KEY_TITLE) &&
+		    mt[i].df >= min_df)
+			pairs[npairs++] = mt[i].key;
+	for (size_t i = 0; i < w->ndocs; i++) {
+		bodies[i] = w->docs[i].body;
+		lens[i] = w->docs[i].body_len;
+	}
+	if (ngrams_collect(bodies, lens, (uint32_t)w->ndocs, pairs, npairs, min_df,
+	                   w->opts.threads, &r))
+		goto out;
+	if (r.n == 0) {
+		rc = 0;
+		goto out;
+	}
+	bterm *nt = calloc(r.n, sizeof *nt);
+	mterm *out = malloc((nm + r.n) * sizeof *out);
+	bterm **parts = realloc(*pparts, (nparts + r.n + 1) * sizeof *parts);
+	if (parts)
+		*pparts = parts;
+	if (!nt || !out || !parts) {
+		free(nt);
+		free(out);
+		goto out;
+	}
+	*ng = nt;
+	*nng = r.n;
+	for (size_t i = 0; i < r.n; i++) {
+		const ngram_list *l = &r.lists[i];
+		buf ch = { 0 };
+		uint32_t prev = UINT32_MAX;
+		for (uint32_t k = 0; k < l->df; k++) {
+			if (buf_varint(&ch, l->docs[k] - prev - 1) || buf_varint(&ch, l->tfs[k])) {
+				buf_free(&ch);
+				free(out);
+				goto out;
+			}
+			prev = l->docs[k];
+		}
+		nt[i].key = l->key;
+		nt[i].chain = ch.p;
+		nt[i].len = (uint32_t)ch.len;
+		nt[i].df = l->df;
+		parts[nparts + i] = &nt[i];
+	}
+	/* merge by key: n-gram keys are of their own kind, never equal */
+	size_t a = 0, b = 0, o = 0;
+	while (a < nm || b < r.n) {
+		if (b == r.n || (a < nm && mt[a].key < r.lists[b].key)) {
+			out[o++] = mt[a++];
+		} else {
+			mterm m = { 0 };
+			m.key = r.lists[b].key;
+			m.part = (uint32_t)(nparts + b);
+			m.nparts = 1;
+			m.df = r.lists[b].df;
+			m.cost = nt[b].len;
+			out[o++] = m;
+			b++;
+		}
+	}
+	free(mt);
+	*pmt = out;
+	*pnm = o;
+	rc = 0;
+out:
+	ngram_result_free(&r);
+	free(pairs);
+	free(bodies);
+	free(lens);
+	return rc;
 }
 
 /* ---- encoding postings ---- */
@@ -1558,8 +1658,8 @@ int writer_finish(index_writer *w, const char *path, writer_stats *stats, char *
 	memset(secs, 0, sizeof secs);
 	fmt_doc *fdocs = NULL;
 	mterm *mt = NULL;
-	bterm **parts = NULL;
-	size_t nm = 0;
+	bterm **parts = NULL, *ngt = NULL;   /* ngt: the n-gram terms' chains */
+	size_t nm = 0, nngt = 0;
 	int threads = w->opts.threads, rc = -1;
 	finish_ctx c;
 	memset(&c, 0, sizeof c);
@@ -1569,7 +1669,8 @@ int writer_finish(index_writer *w, const char *path, writer_stats *stats, char *
 	fmt_header h;
 	memset(&h, 0, sizeof h);
 
-	if (end_tokenizing(w) || merge_terms(w, &mt, &nm, &parts))
+	if (end_tokenizing(w) || merge_terms(w, &mt, &nm, &parts) ||
+	    add_ngrams(w, &mt, &nm, &parts, &ngt, &nngt))
 		goto nomem;
 	double t1 = now();
 	uint64_t body_tokens = 0, title_tokens = 0, npositions = 0;
@@ -1703,6 +1804,9 @@ int writer_finish(index_writer *w, const char *path, writer_stats *stats, char *
 			stats->section_bytes[i] = secs[i].len;
 		stats->file_bytes = h.file_bytes;
 		stats->raw_bytes = w->raw_bytes;
+		stats->ngrams = nngt;
+		for (size_t i = 0; i < nm; i++)
+			stats->postings += mt[i].df;
 		stats->tokenize_wait_seconds = t1 - t0;
 		stats->encode_seconds = t2 - t1;
 		stats->write_seconds = now() - t2;
@@ -1735,6 +1839,8 @@ out:
 	free(mt);
 	free(parts);
 	free(fdocs);
+	if (ngt)
+		free_terms(ngt, nngt);
 	/* the chains are of no use any more (and some were freed) */
 	for (size_t i = 0; i < w->nwk; i++) {
 		free_terms(w->wk[i].terms, w->wk[i].nterms);

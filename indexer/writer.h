@@ -14,6 +14,9 @@ typedef struct {
 	                            (default 2; at most 64 are used).  The index is
 	                            the same byte for byte whatever the number. */
 	size_t zdict_bytes;      /* trained dictionary size (default 112 KiB) */
+	uint32_t ngram_min_df;   /* runs of 3-4 CJK characters in at least this many
+	                            documents get doc-level postings (ngrams.h);
+	                            0: max(16, documents / 16); UINT32_MAX: none */
 } writer_opts;
 
 typedef struct {
@@ -24,6 +27,8 @@ typedef struct {
 	uint64_t section_bytes[16];  /* by FMT_SEC_* */
 	uint64_t file_bytes;
 	uint64_t raw_bytes;      /* bodies as read */
+	uint64_t ngrams;         /* n-gram terms written */
+	uint64_t postings;       /* (term, document) entries, all terms */
 	double tokenize_wait_seconds; /* writer_finish waiting for tokenizing to end */
 	double encode_seconds;   /* postings, dictionary, document store */
 	double write_seconds;    /* writing and syncing the file */
