@@ -59,7 +59,8 @@ static int classify(const char *q)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: sousuo-hotpath -i INDEX -f QUERIES [-r RUNS] [--fast] [--known FILE]\n");
+	fprintf(stderr, "usage: sousuo-hotpath -i INDEX -f QUERIES [-r RUNS] [--fast] [--known FILE]\n"
+	                "                      [--per-query OUT]   (OUT: query TAB median us, slowest first)\n");
 }
 
 static double known_item(sousuo_index *ix, engine_ctx *ec, const char *path, double *s1)
@@ -117,7 +118,7 @@ static double known_item(sousuo_index *ix, engine_ctx *ec, const char *path, dou
 
 int main(int argc, char **argv)
 {
-	const char *ipath = NULL, *qpath = NULL, *kpath = NULL;
+	const char *ipath = NULL, *qpath = NULL, *kpath = NULL, *dpath = NULL;
 	int runs = 5, fast = 0;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "-i") && i + 1 < argc)
@@ -130,6 +131,8 @@ int main(int argc, char **argv)
 			kpath = argv[++i];
 		else if (!strcmp(argv[i], "--fast"))
 			fast = 1;
+		else if (!strcmp(argv[i], "--per-query") && i + 1 < argc)
+			dpath = argv[++i];
 		else {
 			usage();
 			return 2;
@@ -223,6 +226,31 @@ int main(int argc, char **argv)
 		qsort(all, k, sizeof *all, cmp_d);
 		printf("%-14s %6zu %10.1f %10.1f %10.1f\n", class_names[c], k / (size_t)runs,
 		       pct(all, k, 0.5) * 1e6, pct(all, k, 0.99) * 1e6, all[k - 1] * 1e6);
+	}
+	if (dpath) {
+		FILE *o = fopen(dpath, "w");
+		double *med = malloc(nq * sizeof *med), *v = malloc((size_t)runs * sizeof *v);
+		size_t *ord = malloc(nq * sizeof *ord);
+		for (size_t i = 0; o && med && v && ord && i < nq; i++) {
+			for (int r = 0; r < runs; r++)
+				v[r] = lat[(size_t)r * nq + i];
+			qsort(v, (size_t)runs, sizeof *v, cmp_d);
+			med[i] = v[runs / 2];
+			ord[i] = i;
+		}
+		for (size_t i = 1; o && med && ord && i < nq; i++)   /* slowest first */
+			for (size_t j = i; j > 0 && med[ord[j]] > med[ord[j - 1]]; j--) {
+				size_t t = ord[j];
+				ord[j] = ord[j - 1];
+				ord[j - 1] = t;
+			}
+		for (size_t i = 0; o && med && ord && i < nq; i++)
+			fprintf(o, "%s\t%.1f\n", qs[ord[i]], med[ord[i]] * 1e6);
+		if (o)
+			fclose(o);
+		free(med);
+		free(v);
+		free(ord);
 	}
 	if (kpath) {
 		double s1 = 0, mrr = known_item(ix, ec, kpath, &s1);
