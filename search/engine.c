@@ -40,6 +40,9 @@ typedef struct {
 	uint32_t off[MAX_COMPS];    /* offset of each component from the start */
 	uint8_t filter[MAX_COMPS];  /* 1: a doc-level n-gram of the run, used to
 	                               narrow candidates, not in position checks */
+	uint64_t covers[MAX_COMPS]; /* positional: the term's tokens (bit = token
+	                               index) the component stands for */
+	uint64_t all;               /* every token's bit */
 	uint32_t df_min;            /* smallest df: an upper bound of the term's df */
 } comps;
 
@@ -260,16 +263,16 @@ static int build_comps(engine_ctx *c, const query_node *qn, int title, comps *cs
 			if (e == s) {
 				uint64_t k = tok_key(&t[s]);
 				rc = comp_add(c, cs, title ? keys_title(k) : k, t[s].pos);
+				if (rc == 0)
+					cs->covers[cs->n - 1] = 1ull << s;
 			} else {
-				uint32_t last = s;
-				for (uint32_t i = s; i + 1 <= e && rc == 0; i += 2) {
+				/* every adjacent pair: per document, the position check
+				 * picks the cheapest pairs that cover the run */
+				for (uint32_t i = s; i < e && rc == 0; i++) {
 					uint64_t k = keys_pair(tok_key(&t[i]), tok_key(&t[i + 1]));
 					rc = comp_add(c, cs, title ? keys_title(k) : k, t[i].pos);
-					last = i;
-				}
-				if (last + 1 < e && rc == 0) {   /* the last token is not covered yet */
-					uint64_t k = keys_pair(tok_key(&t[e - 1]), tok_key(&t[e]));
-					rc = comp_add(c, cs, title ? keys_title(k) : k, t[e - 1].pos);
+					if (rc == 0)
+						cs->covers[cs->n - 1] = 3ull << i;
 				}
 				/* frequent 4-character runs inside a longer run: their
 				 * doc-level lists rule candidates out before any position
@@ -291,6 +294,7 @@ static int build_comps(engine_ctx *c, const query_node *qn, int title, comps *cs
 			s = e + 1;
 		}
 	}
+	cs->all = n >= 64 ? ~0ull : (1ull << n) - 1;
 	if (rc)
 		cs->n = 0;
 	/* rarest first: intersection leads with the shortest list */
@@ -299,12 +303,15 @@ static int build_comps(engine_ctx *c, const query_node *qn, int title, comps *cs
 			pcur *tp = cs->cur[j];
 			uint32_t to = cs->off[j];
 			uint8_t tf = cs->filter[j];
+			uint64_t tc = cs->covers[j];
 			cs->cur[j] = cs->cur[j - 1];
 			cs->off[j] = cs->off[j - 1];
 			cs->filter[j] = cs->filter[j - 1];
+			cs->covers[j] = cs->covers[j - 1];
 			cs->cur[j - 1] = tp;
 			cs->off[j - 1] = to;
 			cs->filter[j - 1] = tf;
+			cs->covers[j - 1] = tc;
 		}
 	return rc < 0 ? -1 : 0;
 }
@@ -391,6 +398,16 @@ static uint32_t count_aligned(engine_ctx *c, comps *cs)
 		tfs[j] = tf;
 		order[j] = i;
 	}
+	/* the cheapest components that still cover every token: any cover
+	 * decides exactly, and this document's tfs say which is cheap */
+	uint64_t got = 0;
+	uint32_t keep = 0;
+	for (uint32_t r = 0; r < npos && got != cs->all; r++)
+		if (cs->covers[order[r]] & ~got) {
+			got |= cs->covers[order[r]];
+			order[keep++] = order[r];
+		}
+	npos = keep;
 	uint32_t lead = order[0];
 	uint32_t np;
 	const uint32_t *lp = pcur_positions(cs->cur[lead], &np);
@@ -1024,12 +1041,17 @@ static void run_single_term(engine_ctx *c, enode *e, topk *t, int prune, uint64_
 	const double boost = 1 + o->name_boost;
 	const uint32_t ntoks = e->qn->ntoks;
 	double avg = index_avg_body(c->ix);
+	(void)prune;
 	while (bc->doc != PCUR_END) {
-		if (prune && c->theta > 0 && bc->nblocks > 1 && !bc->decoded) {
+		/* a block whose bound cannot beat the k-th score is counted, not
+		 * decoded: every document of a one-cursor term matches, so the
+		 * total stays exact */
+		if (c->theta > 0 && bc->nblocks > 1 && !bc->decoded) {
 			double norm = 1 / (1 - o->b + o->b * bc->min_len / avg);
 			double x = bc->max_tf * norm;
-			if ((idf * x * (k1 + 1) / (x + k1) + title_max) * boost < c->theta) {
-				c->pruned = 1;
+			double tmax = tc->n && pcur_seek(tc->cur[0], bc->base) <= bc->last ? title_max : 0;
+			if ((idf * x * (k1 + 1) / (x + k1) + tmax) * boost < c->theta) {
+				*total += bc->n;
 				if (pcur_block_next(bc))
 					break;
 				continue;
@@ -1055,7 +1077,7 @@ static void run_single_term(engine_ctx *c, enode *e, topk *t, int prune, uint64_
 			if (t->n < t->k || t->by_date || s >= t->h[0].score) {
 				engine_hit h = { d, s };
 				topk_push(t, h);
-				if (prune && t->n == t->k)
+				if (t->n == t->k && !t->by_date)
 					c->theta = t->h[0].score * (1 - 1e-9);
 			}
 		}
