@@ -1062,11 +1062,17 @@ static void run_single_term(engine_ctx *c, enode *e, topk *t, int prune, uint64_
 			return;
 		}
 		*total += bc->n;
+		/* once the heap is full, s >= theta <=> x (idf (k1 + 1) - theta) >=
+		 * theta k1: most documents are turned away without a division */
+		double th = c->theta, a = idf * (k1 + 1) - th, bk = th * k1;
 		for (uint32_t i = 0; i < bc->n; i++) {
 			uint32_t d = bc->docs[i];
 			double x = bc->tfs[i] * nb[d];
+			int title = tc->n && tc->cur[0]->doc <= d;
+			if (th > 0 && !title && x * a < bk)
+				continue;
 			double s = idf * x * (k1 + 1) / (x + k1);
-			if (tc->n && tc->cur[0]->doc <= d && comps_at(tc, d)) {
+			if (title && comps_at(tc, d)) {
 				uint32_t tt = tc->positional ? count_aligned(c, tc) : pcur_tf(tc->cur[0]);
 				double y = tt * c->norm_title[d];
 				s += o->title_weight * e->idf_title * y * (k1 + 1) / (y + k1);
@@ -1077,8 +1083,11 @@ static void run_single_term(engine_ctx *c, enode *e, topk *t, int prune, uint64_
 			if (t->n < t->k || t->by_date || s >= t->h[0].score) {
 				engine_hit h = { d, s };
 				topk_push(t, h);
-				if (t->n == t->k && !t->by_date)
-					c->theta = t->h[0].score * (1 - 1e-9);
+				if (t->n == t->k && !t->by_date) {
+					c->theta = th = t->h[0].score * (1 - 1e-9);
+					a = idf * (k1 + 1) - th;
+					bk = th * k1;
+				}
 			}
 		}
 		bc->i = bc->n - 1;
