@@ -87,17 +87,6 @@
 
 /* ---- varints ---------------------------------------------------------- */
 
-size_t codec_varint_put(uint8_t *out, uint64_t v)
-{
-	size_t i = 0;
-	while (v >= 0x80) {
-		out[i++] = (uint8_t)(v | 0x80);
-		v >>= 7;
-	}
-	out[i++] = (uint8_t)v;
-	return i;
-}
-
 const uint8_t *codec_varint_get(const uint8_t *p, const uint8_t *end, uint64_t *v)
 {
 	uint64_t r = 0;

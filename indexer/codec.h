@@ -18,7 +18,17 @@
  * written (1..10); get returns the byte after the varint, or NULL when it runs
  * past end, is longer than 10 bytes or overflows 64 bits.  (Over-long forms
  * such as 0x80 0x00 are accepted; put never writes them.) */
-size_t codec_varint_put(uint8_t *out, uint64_t v);
+static inline size_t codec_varint_put(uint8_t *out, uint64_t v)
+{
+	/* inline: the indexer's hot loop writes one per occurrence */
+	size_t i = 0;
+	while (v >= 0x80) {
+		out[i++] = (uint8_t)(v | 0x80);
+		v >>= 7;
+	}
+	out[i++] = (uint8_t)v;
+	return i;
+}
 const uint8_t *codec_varint_get(const uint8_t *p, const uint8_t *end, uint64_t *v);
 /* The same for values that must fit 32 bits; a larger value is an error (NULL). */
 const uint8_t *codec_varint_get32(const uint8_t *p, const uint8_t *end, uint32_t *v);

@@ -160,18 +160,6 @@ static void buf_free(buf *b)
 	memset(b, 0, sizeof *b);
 }
 
-/* codec_varint_put, inlined into the hot loop. */
-static inline size_t put_varint(uint8_t *out, uint64_t v)
-{
-	size_t i = 0;
-	while (v >= 0x80) {
-		out[i++] = (uint8_t)(v | 0x80);
-		v >>= 7;
-	}
-	out[i++] = (uint8_t)v;
-	return i;
-}
-
 static double now(void)
 {
 	struct timespec ts;
@@ -225,7 +213,7 @@ static inline int chain_put(bterm *t, uint64_t v)
 	if (!t->chain && !(t->chain = malloc(chain_cap(0))))
 		return -1;
 	uint32_t cap = chain_cap(t->len);
-	t->len += (uint32_t)put_varint(t->chain + t->len, v);
+	t->len += (uint32_t)codec_varint_put(t->chain + t->len, v);
 	return chain_cap(t->len) == cap ? 0 : chain_grow(t, cap);
 }
 

@@ -184,15 +184,6 @@ static void add_corpus(tdocs *t, size_t step)
 
 /* ---- helpers ---- */
 
-static char *tmp_path(const char *name)
-{
-	static char b[8][256];
-	static int k;
-	char *p = b[k++ & 7];
-	snprintf(p, sizeof b[0], "/tmp/sousuo-test-%ld-%s", (long)getpid(), name);
-	return p;
-}
-
 static index_writer *writer_with(const tdocs *t, int threads)
 {
 	writer_opts o = { 0 };
@@ -251,7 +242,7 @@ static void assert_same_index(const fmt_header *a, const fmt_header *b, int thre
 /* Builds t with 1 thread and with each of threads[]; all must agree. */
 static void check_threads(const tdocs *t, const int *threads, size_t n)
 {
-	const char *path = tmp_path("threads.idx");
+	const char *path = test_tmp_path("threads.idx");
 	fmt_header ref = build(t, 1, path);
 	for (size_t i = 0; i < n; i++) {
 		fmt_header h = build(t, threads[i], path);
@@ -320,7 +311,7 @@ static void test_finish_once(void **state)
 	(void)state;
 	tdocs t = { 0 };
 	add_handmade(&t);
-	const char *path = tmp_path("once.idx");
+	const char *path = test_tmp_path("once.idx");
 	index_writer *w = writer_with(&t, 2);
 	char err[256];
 	assert_int_equal(writer_finish(w, path, NULL, err, sizeof err), 0);
@@ -342,7 +333,7 @@ static void test_missing_folder(void **state)
 	tdocs t = { 0 };
 	add_handmade(&t);
 	char dir[256], path[300];
-	snprintf(dir, sizeof dir, "%s", tmp_path("no-such-folder"));
+	snprintf(dir, sizeof dir, "%s", test_tmp_path("no-such-folder"));
 	snprintf(path, sizeof path, "%s/x.idx", dir);
 	rmdir(dir);
 	for (int threads = 1; threads <= 2; threads++) {
@@ -380,7 +371,7 @@ static void test_failed_write_keeps_old(void **state)
 {
 	(void)state;
 	char dir[256], path[300];
-	snprintf(dir, sizeof dir, "%s", tmp_path("keep-XXXXXX"));
+	snprintf(dir, sizeof dir, "%s", test_tmp_path("keep-XXXXXX"));
 	assert_non_null(mkdtemp(dir));
 	snprintf(path, sizeof path, "%s/x.idx", dir);
 

@@ -2,7 +2,9 @@
 #ifndef SOUSUO_TESTUTIL_H
 #define SOUSUO_TESTUTIL_H
 
+#include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 /* The read-only shared data folder (corpus, bench files): $SHARED or ../shared. */
 static inline const char *test_shared_dir(void)
@@ -16,6 +18,17 @@ static inline const char *test_bin_dir(void)
 {
 	const char *s = getenv("BIN");
 	return s && *s ? s : "bin";
+}
+
+/* A path in /tmp unique to this process: /tmp/sousuo-test-PID-name.  The
+ * string lives in one of 8 rotating static buffers. */
+static inline char *test_tmp_path(const char *name)
+{
+	static char buf[8][256];
+	static int k;
+	char *p = buf[k++ & 7];
+	snprintf(p, sizeof buf[0], "/tmp/sousuo-test-%ld-%s", (long)getpid(), name);
+	return p;
 }
 
 #endif
