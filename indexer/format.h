@@ -92,10 +92,13 @@ enum {
 	FMT_KIND_WORD = 3,   /* a word (hash of its normalized bytes); positional */
 	FMT_KIND_PAIR = 4,   /* a word and a CJK character adjacent, either order
 	                        (hash of the two tokens' keys); positional */
-	FMT_KIND_NGRAM = 5   /* a run of 3 or 4 adjacent CJK characters that
-	                        occurs in many documents (hash of the code
-	                        points); doc-level postings, no positions: an
-	                        exact answer for a query of just that run */
+	FMT_KIND_NGRAM = 5,  /* a run of 3 adjacent CJK characters that occurs
+	                        in many documents (hash of the code points);
+	                        doc-level postings, no positions: an exact
+	                        answer for a query of just that run */
+	FMT_KIND_NGRAM4 = 6  /* the same for a run of 4, with positions: it also
+	                        covers 4 characters of a longer run in one
+	                        position check */
 };
 #define FMT_KEY_VALUE_MASK ((1ull << 59) - 1)
 #define FMT_KEY_TITLE (1ull << 59)

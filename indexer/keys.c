@@ -29,5 +29,6 @@ uint64_t keys_pair(uint64_t first, uint64_t second)
 
 uint64_t keys_ngram(const uint32_t *cps, size_t n)
 {
-	return fmt_key(FMT_KIND_NGRAM, XXH3_64bits_withSeed(cps, n * sizeof *cps, KEYS_NGRAM_SEED));
+	return fmt_key(n == 4 ? FMT_KIND_NGRAM4 : FMT_KIND_NGRAM,
+	               XXH3_64bits_withSeed(cps, n * sizeof *cps, KEYS_NGRAM_SEED));
 }

@@ -16,7 +16,8 @@ uint64_t keys_token(int kind, uint32_t cp, const char *word, size_t word_len);
  * keys, or 0 when the pair is not indexed (two words: never adjacent). */
 uint64_t keys_pair(uint64_t first, uint64_t second);
 
-/* Key of a run of n (3 or 4) adjacent CJK characters: FMT_KIND_NGRAM. */
+/* Key of a run of n (3 or 4) adjacent CJK characters: FMT_KIND_NGRAM for 3,
+ * FMT_KIND_NGRAM4 for 4. */
 uint64_t keys_ngram(const uint32_t *cps, size_t n);
 
 /* The same key in the title field. */

@@ -70,6 +70,8 @@ typedef struct {
 	uint32_t last;     /* last document, UINT32_MAX before */
 	uint32_t cap;
 	uint32_t *docs, *tfs;
+	uint32_t *pos;     /* runs of 4: start positions */
+	uint32_t npos, cappos;
 } slot;
 
 typedef struct {
@@ -125,6 +127,7 @@ static void table_free(table *t)
 	for (size_t i = 0; t->mask && i <= t->mask; i++) {
 		free(t->s[i].docs);
 		free(t->s[i].tfs);
+		free(t->s[i].pos);
 	}
 	free(t->s);
 	memset(t, 0, sizeof *t);
@@ -140,8 +143,9 @@ typedef struct {
 	uint32_t *lastdoc;        /* pass 1 */
 	uint32_t min_df;
 	table tab;                /* pass 2 */
-	uint64_t *keys;           /* pass 1 keeps each candidate's key here, so */
-	size_t nkeys, capkeys;    /* pass 2 needs no second tokenizing */
+	uint64_t *keys;           /* pass 1 keeps each candidate's key and start */
+	uint32_t *kpos;           /* position here, so pass 2 needs no second */
+	size_t nkeys, capkeys;    /* tokenizing */
 	size_t *doc_start;        /* keys of document lo + i: [doc_start[i], doc_start[i + 1]) */
 	uint64_t occurrences;
 	int failed;
@@ -187,13 +191,18 @@ static void scan_doc(job *j, text_tokenizer *tk, uint32_t doc)
 			if (j->nkeys == j->capkeys) {
 				size_t cap = j->capkeys ? j->capkeys * 2 : 1u << 16;
 				uint64_t *k = realloc(j->keys, cap * sizeof *k);
-				if (!k) {
+				if (k)
+					j->keys = k;
+				uint32_t *kp = k ? realloc(j->kpos, cap * sizeof *kp) : NULL;
+				if (kp)
+					j->kpos = kp;
+				if (!k || !kp) {
 					j->failed = 1;
 					return;
 				}
-				j->keys = k;
 				j->capkeys = cap;
 			}
+			j->kpos[j->nkeys] = pos[4 - n];
 			j->keys[j->nkeys++] = key;
 		}
 	}
@@ -213,6 +222,19 @@ static void collect_doc(job *j, uint32_t doc)
 			if (!s) {
 				j->failed = 1;
 				return;
+			}
+			if (fmt_key_kind(key) == FMT_KIND_NGRAM4) {
+				if (s->npos == s->cappos) {
+					uint32_t cap = s->cappos ? s->cappos * 2 : 16;
+					uint32_t *q = realloc(s->pos, cap * sizeof *q);
+					if (!q) {
+						j->failed = 1;
+						return;
+					}
+					s->pos = q;
+					s->cappos = cap;
+				}
+				s->pos[s->npos++] = j->kpos[i];
 			}
 			if (s->last == doc) {
 				s->tfs[s->df - 1]++;
@@ -302,7 +324,8 @@ int ngrams_collect(const char *const *bodies, const size_t *lens, uint32_t ndocs
 	const size_t nsk = (size_t)1 << SKETCH_BITS;
 	job *jobs = calloc((size_t)threads, sizeof *jobs);
 	ngram_list *lists = NULL;
-	uint32_t *pool = NULL;
+	uint32_t *pool = NULL, *pospool = NULL;
+	uint64_t npositions = 0;
 	int rc = -1;
 	if (!jobs)
 		goto out;
@@ -377,18 +400,25 @@ int ngrams_collect(const char *const *bodies, const size_t *lens, uint32_t ndocs
 				lists = l;
 			}
 			/* docs and tfs point into the slots for now; copied below */
-			lists[nkeep++] = (ngram_list){ s->key, (uint32_t)df, NULL, NULL };
+			lists[nkeep++] = (ngram_list){ s->key, (uint32_t)df, NULL, NULL, NULL };
 			entries += df;
+			for (int m = i; m < threads; m++) {
+				slot *o = m == i ? s : table_get(&jobs[m].tab, s->key, 0);
+				if (o)
+					npositions += o->npos;
+			}
 		}
 	}
 	pool = malloc((entries + 1) * 2 * sizeof *pool);
-	if (!pool)
+	pospool = malloc((npositions + 1) * sizeof *pospool);
+	if (!pool || !pospool)
 		goto out;
-	uint64_t off = 0;
+	uint64_t off = 0, poff = 0;
 	for (size_t i = 0; i < nkeep; i++) {
 		ngram_list *l = &lists[i];
 		l->docs = pool + off;
 		l->tfs = pool + entries + off;
+		l->pos = fmt_key_kind(l->key) == FMT_KIND_NGRAM4 ? pospool + poff : NULL;
 		uint32_t n = 0;
 		for (int m = 0; m < threads; m++) {
 			slot *o = table_get(&jobs[m].tab, l->key, 0);
@@ -396,6 +426,10 @@ int ngrams_collect(const char *const *bodies, const size_t *lens, uint32_t ndocs
 				continue;
 			memcpy(l->docs + n, o->docs, o->df * sizeof *o->docs);
 			memcpy(l->tfs + n, o->tfs, o->df * sizeof *o->tfs);
+			if (l->pos) {
+				memcpy(pospool + poff, o->pos, o->npos * sizeof *o->pos);
+				poff += o->npos;
+			}
 			n += o->df;
 		}
 		off += l->df;
@@ -405,14 +439,17 @@ int ngrams_collect(const char *const *bodies, const size_t *lens, uint32_t ndocs
 	out->lists = lists;
 	out->n = nkeep;
 	out->pool = pool;
+	out->pospool = pospool;
 	lists = NULL;
 	pool = NULL;
+	pospool = NULL;
 	for (int i = 0; i < threads; i++)
 		out->occurrences += jobs[i].occurrences;
 	rc = 0;
 out:
 	free(lists);
 	free(pool);
+	free(pospool);
 	if (jobs) {
 		if (jobs[0].pass == 2)
 			free(jobs[0].cnt);
@@ -421,6 +458,7 @@ out:
 				free(jobs[i].cnt);
 			free(jobs[i].lastdoc);
 			free(jobs[i].keys);
+			free(jobs[i].kpos);
 			free(jobs[i].doc_start);
 			table_free(&jobs[i].tab);
 		}
@@ -436,5 +474,6 @@ void ngram_result_free(ngram_result *r)
 		return;
 	free(r->lists);
 	free(r->pool);
+	free(r->pospool);
 	memset(r, 0, sizeof *r);
 }

@@ -16,13 +16,16 @@ typedef struct {
 	uint32_t df;           /* documents: >= the min_df asked for */
 	uint32_t *docs;        /* df ascending document ids */
 	uint32_t *tfs;         /* df occurrence counts (>= 1) */
+	uint32_t *pos;         /* runs of 4 (FMT_KIND_NGRAM4): the start positions,
+	                          sum(tfs) of them, document after document,
+	                          increasing within one; NULL for runs of 3 */
 } ngram_list;
 
 typedef struct {
 	ngram_list *lists;     /* sorted by key */
 	size_t n;
 	uint64_t occurrences;  /* occurrences scanned (for statistics) */
-	void *pool;            /* private: owns docs and tfs */
+	void *pool, *pospool;  /* private: own docs, tfs and pos */
 } ngram_result;
 
 /* Scans bodies[0..ndocs) (document i is bodies[i], lens[i] bytes) for runs

@@ -111,13 +111,25 @@ int add_ngrams(index_writer *w, mterm **pmt, size_t *pnm, bterm ***pparts,
 		const ngram_list *l = &r.lists[i];
 		buf ch = { 0 };
 		uint32_t prev = UINT32_MAX;
-		for (uint32_t k = 0; k < l->df; k++) {
-			if (buf_varint(&ch, l->docs[k] - prev - 1) || buf_varint(&ch, l->tfs[k])) {
-				buf_free(&ch);
-				free(out);
-				goto out;
-			}
+		const uint32_t *pos = l->pos;
+		int bad = 0;
+		for (uint32_t k = 0; k < l->df && !bad; k++) {
+			uint32_t gap = l->docs[k] - prev - 1;
 			prev = l->docs[k];
+			if (!pos) {   /* the CJK terms' chain: (doc gap, tf) */
+				bad = buf_varint(&ch, gap) || buf_varint(&ch, l->tfs[k]);
+				continue;
+			}
+			/* the positional chain: (gap << 1 | 1, first), then deltas << 1 */
+			bad = buf_varint(&ch, ((uint64_t)gap << 1) | 1) || buf_varint(&ch, pos[0]);
+			for (uint32_t m = 1; m < l->tfs[k] && !bad; m++)
+				bad = buf_varint(&ch, (uint64_t)(pos[m] - pos[m - 1]) << 1);
+			pos += l->tfs[k];
+		}
+		if (bad) {
+			buf_free(&ch);
+			free(out);
+			goto out;
 		}
 		nt[i].key = l->key;
 		nt[i].chain = ch.p;

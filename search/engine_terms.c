@@ -88,9 +88,9 @@ int build_comps(engine_ctx *c, const query_node *qn, int title, comps *cs)
 					if (rc == 0)
 						cs->covers[cs->n - 1] = 3ull << i;
 				}
-				/* frequent 4-character runs inside a longer run: their
-				 * doc-level lists rule candidates out before any position
-				 * is read */
+				/* frequent 4-character runs inside a longer run: every
+				 * candidate must hold them, and one covers 4 tokens with
+				 * few positions where the pairs inside it are common */
 				for (uint32_t i = s; i + 3 <= e && rc == 0 && !title && e - s >= 4 &&
 				                     cs->n < MAX_COMPS; i++) {
 					uint32_t cps[4], k;
@@ -98,9 +98,9 @@ int build_comps(engine_ctx *c, const query_node *qn, int title, comps *cs)
 						cps[k] = t[i + k].cp;
 					if (k < 4)
 						continue;
-					int r = comp_add(c, cs, keys_ngram(cps, 4), 0);
+					int r = comp_add(c, cs, keys_ngram(cps, 4), t[i].pos);
 					if (r == 0)
-						cs->filter[cs->n - 1] = 1;
+						cs->covers[cs->n - 1] = 0xFull << i;
 					else if (r < 0)
 						rc = r;
 				}
