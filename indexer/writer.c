@@ -99,7 +99,7 @@ index_writer *writer_new(const writer_opts *opts)
 		return NULL;
 	w->opts.zstd_level = 6;
 	w->opts.threads = 2;
-	w->opts.zdict_bytes = 112 * 1024;
+	w->opts.zdict_bytes = 256 * 1024;
 	if (opts) {
 		if (opts->zstd_level)
 			w->opts.zstd_level = opts->zstd_level;

@@ -20,11 +20,11 @@
  * k 32..200, d 6 or 8, f 18..22 there). */
 static int train_dict(const index_writer *w, buf *dict)
 {
-	const size_t per_doc = 4096, budget = 8u << 20;
+	const size_t per_doc = 4096, budget = 12u << 20;
 	size_t total = 0;
 	for (size_t i = 0; i < w->ndocs; i++)
 		total += w->docs[i].body_len < per_doc ? w->docs[i].body_len : per_doc;
-	if (total < 64 * w->opts.zdict_bytes || w->ndocs < 16)
+	if (total < 32 * w->opts.zdict_bytes || w->ndocs < 16)
 		return 0;
 	size_t step = total > budget ? (total + budget - 1) / budget : 1;
 	buf samples = { 0 };
