@@ -13,7 +13,7 @@ typedef struct {
 	int threads;             /* threads for tokenizing, encoding and compressing
 	                            (default 2; at most 64 are used).  The index is
 	                            the same byte for byte whatever the number. */
-	size_t zdict_bytes;      /* trained dictionary size (default 112 KiB) */
+	size_t zdict_bytes;      /* trained dictionary size (default 256 KiB) */
 	uint32_t ngram_min_df;   /* runs of 3-4 CJK characters in at least this many
 	                            documents get doc-level postings (ngrams.h);
 	                            0: max(16, documents / 16); UINT32_MAX: none */
