@@ -79,16 +79,21 @@ static int decode_block(pcur *c)
 		p = codec_unpack(p, end, c->tfs, c->n);
 	if (!p)
 		return corrupt(c);
+	/* prefix sums in 64 bits, checked once at the end: the ids only grow,
+	 * so the last one is the largest; no branch in the loops */
 	uint64_t next = c->base;    /* the smallest document the next gap can give */
-	uint32_t d = 0;
+	uint32_t tfmax = 0;
 	for (uint32_t i = 0; i < c->n; i++) {
 		next += c->docs[i];
-		if (next >= PCUR_END || c->tfs[i] == UINT32_MAX)
-			return corrupt(c);
-		d = (uint32_t)next++;
-		c->docs[i] = d;
+		c->docs[i] = (uint32_t)next++;
+	}
+	for (uint32_t i = 0; i < c->n; i++) {
+		tfmax |= c->tfs[i] == UINT32_MAX;
 		c->tfs[i] += 1;
 	}
+	if (next - 1 >= PCUR_END || tfmax)
+		return corrupt(c);
+	uint32_t d = c->docs[c->n - 1];
 	if (c->nblocks == 1) {
 		c->last = d;
 		c->data_bytes = (uint32_t)(p - c->data);
