@@ -1,10 +1,11 @@
-/* ngrams.c — frequent runs of 3-4 CJK characters and their doc-level
- * postings (ngrams.h).  Two passes over the documents, each split by
- * document range across threads: the first counts, per candidate run, the
- * documents it occurs in (a run is a candidate only when all its adjacent
- * pairs are frequent bigrams, which keeps the tables small); the second
- * writes the (document, frequency) entries of the runs that reached min_df
- * straight into arrays sized by the first pass. */
+/* ngrams.c — frequent runs of 3-4 CJK characters and their postings
+ * (ngrams.h).  Two passes, each split by document range across threads: the
+ * first tokenizes, counts every candidate run's documents in a sketch and
+ * keeps each occurrence's key and start position (a run is a candidate only
+ * when all its adjacent pairs are frequent bigrams, which keeps it small);
+ * the second replays the kept occurrences of the runs the sketch lets
+ * through into exact (document, tf, positions) lists, and the runs that
+ * reach min_df are returned. */
 #include "indexer/ngrams.h"
 #include "indexer/format.h"
 #include "indexer/keys.h"
@@ -215,8 +216,8 @@ static void collect_doc(job *j, uint32_t doc)
 	for (size_t i = j->doc_start[doc - j->lo]; i < j->doc_start[doc - j->lo + 1]; i++) {
 		uint64_t key = j->keys[i];
 		size_t h = mix(key) >> (sizeof(size_t) * 8 - SKETCH_BITS);
-		if (j->cnt[h] < j->min_df)
-			continue;
+		if (j->cnt[h] < (j->min_df < UINT16_MAX ? j->min_df : UINT16_MAX))
+			continue;   /* (counters saturate: a full one always passes) */
 		{
 			slot *s = table_get(&j->tab, key, 1);
 			if (!s) {

@@ -1,10 +1,12 @@
 /* ngrams.h — finds the runs of 3 and 4 adjacent CJK characters that occur
- * in many documents and collects their doc-level postings (FMT_KIND_NGRAM
- * keys).  A query that is exactly such a run is then answered from one list
- * of (document, frequency) instead of by checking bigram positions in every
- * document: the common words of a query log ("人民政府", "国务院") are
- * exactly the runs whose position checks cost the most.  Called by the
- * writer after its main pass, over the bodies it keeps. */
+ * in many documents and collects their postings: documents and frequencies
+ * for runs of 3 (FMT_KIND_NGRAM), and positions too for runs of 4
+ * (FMT_KIND_NGRAM4).  A query that is exactly such a run is answered from
+ * one list instead of by checking pair positions in every document, and a
+ * longer run is covered by few 4-character runs: the common words and
+ * phrases of a query log ("人民政府", "人民代表大会") are exactly the runs
+ * whose position checks cost the most.  Called by the writer after its main
+ * pass, over the bodies it keeps. */
 #ifndef SOUSUO_NGRAMS_H
 #define SOUSUO_NGRAMS_H
 

@@ -56,9 +56,13 @@
  * no positions; word: positional) and, for every two adjacent tokens of which
  * at least one is CJK, the pair's key (positional).  The document's short
  * name (corpus.h: short_title, else its title) is tokenized the same way into
- * keys with the title bit set: the title field.
+ * keys with the title bit set: the title field.  Runs of 3 and 4 CJK
+ * characters whose every pair is frequent and that occur in at least
+ * ngram_min_df documents get keys of their own (ngrams.c): runs of 3 with
+ * doc-level postings (FMT_KIND_NGRAM), runs of 4 with their start positions
+ * (FMT_KIND_NGRAM4).
  *
- * Word and pair keys are 59-bit hashes; two distinct words sharing one would
+ * Word, pair and n-gram keys are 59-bit hashes; two distinct words sharing one would
  * be one term.  The chance for this corpus (~300,000 keys) is below 1e-7 and
  * is not checked.
  */

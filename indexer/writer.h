@@ -15,7 +15,8 @@ typedef struct {
 	                            the same byte for byte whatever the number. */
 	size_t zdict_bytes;      /* trained dictionary size (default 256 KiB) */
 	uint32_t ngram_min_df;   /* runs of 3-4 CJK characters in at least this many
-	                            documents get doc-level postings (ngrams.h);
+	                            documents get postings of their own, runs of 4
+	                            with positions (ngrams.h);
 	                            0: max(16, documents / 16); UINT32_MAX: none */
 } writer_opts;
 

@@ -12,7 +12,7 @@
 /* ---- the document store ---- */
 
 /* Trains a dictionary on samples of the bodies: the first 4 KiB of documents
- * spread over the corpus, at most 8 MiB in all.  Leaves dict empty when the
+ * spread over the corpus, at most 12 MiB in all.  Leaves dict empty when the
  * corpus is too small to train on (a dictionary is an optimisation).
  * fastCover with fixed parameters: ZDICT_trainFromBuffer's search over k
  * took 1.4 s on the laws corpus, this takes 0.2 s and its dictionary

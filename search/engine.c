@@ -13,8 +13,9 @@
  *   - a run of 3-4 CJK characters that the index holds as an n-gram: that
  *     key alone, doc-level, as exact as a pair;
  *   - anything else: the key of every adjacent pair and of every word that
- *     stands alone between separators ("covid-19"), with positions, plus the
- *     doc-level n-grams of its 4-character runs as candidate filters.
+ *     stands alone between separators ("covid-19"), with positions, and of
+ *     every 4-character run inside a run of 5+ that the index holds
+ *     (FMT_KIND_NGRAM4, positional).
  * A document is a candidate when it holds every component; it matches where
  * a set of components covering every token sits at its offsets from one
  * start position (any cover decides: each document uses the cheapest), and

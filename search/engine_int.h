@@ -27,8 +27,6 @@ typedef struct {
 	int positional;             /* positions must be checked */
 	pcur *cur[MAX_COMPS];
 	uint32_t off[MAX_COMPS];    /* offset of each component from the start */
-	uint8_t filter[MAX_COMPS];  /* 1: a doc-level n-gram of the run, used to
-	                               narrow candidates, not in position checks */
 	uint64_t covers[MAX_COMPS]; /* positional: the term's tokens (bit = token
 	                               index) the component stands for */
 	uint64_t all;               /* every token's bit */

@@ -116,15 +116,12 @@ int build_comps(engine_ctx *c, const query_node *qn, int title, comps *cs)
 		for (uint32_t j = i; j > 0 && cs->cur[j]->df < cs->cur[j - 1]->df; j--) {
 			pcur *tp = cs->cur[j];
 			uint32_t to = cs->off[j];
-			uint8_t tf = cs->filter[j];
 			uint64_t tc = cs->covers[j];
 			cs->cur[j] = cs->cur[j - 1];
 			cs->off[j] = cs->off[j - 1];
-			cs->filter[j] = cs->filter[j - 1];
 			cs->covers[j] = cs->covers[j - 1];
 			cs->cur[j - 1] = tp;
 			cs->off[j - 1] = to;
-			cs->filter[j - 1] = tf;
 			cs->covers[j - 1] = tc;
 		}
 	return rc < 0 ? -1 : 0;
@@ -167,7 +164,7 @@ static uint32_t count_aligned_merge(engine_ctx *c, comps *cs, uint32_t lead,
 		if (lp[k] >= off)
 			cand[n++] = lp[k] - off;
 	for (uint32_t i = 0; i < cs->n && n; i++) {
-		if (i == lead || cs->filter[i])
+		if (i == lead)
 			continue;
 		uint32_t m;
 		const uint32_t *p = pcur_positions(cs->cur[i], &m);
@@ -201,8 +198,6 @@ uint32_t count_aligned(engine_ctx *c, comps *cs)
 		return pcur_tf(cs->cur[0]);
 	uint32_t order[MAX_COMPS], tfs[MAX_COMPS], npos = 0;
 	for (uint32_t i = 0; i < cs->n; i++) {
-		if (cs->filter[i])
-			continue;
 		uint32_t tf = pcur_tf(cs->cur[i]), j = npos++;
 		while (j > 0 && tfs[j - 1] > tf) {
 			tfs[j] = tfs[j - 1];
