@@ -36,7 +36,7 @@
  * Symbolic links to directories are not followed (no loops); other entries
  * that are not regular files or directories are ignored.
  *
- * Details (corpus.c):
+ * Details (corpus*.c; corpus_int.h says which file holds what):
  *  - Walk: depth first; at each level entries are sorted by strcmp on their
  *    names, folders descended where they sort ("a.md" < "b/x.md" < "c.md").
  *    Names starting with "." are ignored.  Extensions .md/.txt/.jsonl match
