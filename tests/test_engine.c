@@ -1,5 +1,5 @@
 /* test_engine.c — the index writer, reader and query engine together: exact
- * matching on hand-made documents, BM25F arithmetic, ranking order, refusal
+ * matching on hand-made documents, BM25 arithmetic, ranking order, refusal
  * of corrupted files, and exactness on the real corpus against
  * expected-hits.tsv and against a brute-force scan of random substrings. */
 #include <setjmp.h>
@@ -226,7 +226,7 @@ static void test_ranking_order(void **state)
 	engine_opts_default(&f->eo);
 }
 
-/* BM25F against the formula evaluated by hand for a one-character term. */
+/* BM25 against the formula evaluated by hand for a one-character term. */
 static void test_bm25_arithmetic(void **state)
 {
 	fixture *f = *state;
