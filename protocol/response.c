@@ -1,0 +1,158 @@
+/* response.c — the daemon's reply writer (protocol.h): a growable buffer and
+ * the status-line and field writers.  Called by sousuo-server to build each
+ * reply before writing it to the socket. */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "protocol/protocol.h"
+
+void proto_buf_init(proto_buf *b)
+{
+	b->p = NULL;
+	b->len = b->cap = 0;
+	b->failed = false;
+}
+
+void proto_buf_free(proto_buf *b)
+{
+	free(b->p);
+	proto_buf_init(b);
+}
+
+void proto_buf_reset(proto_buf *b)
+{
+	b->len = 0;
+	b->failed = false;
+}
+
+int proto_buf_grow(proto_buf *b, size_t need)
+{
+	if (b->failed)
+		return -1;
+	if (need <= b->cap - b->len)
+		return 0;
+	if (need > SIZE_MAX / 2 - b->len) {
+		b->failed = true;
+		return -1;
+	}
+	/* Doubling keeps appends amortized O(1); 4 KiB floor since most replies
+	 * are a few hundred bytes to a few KiB. */
+	size_t cap = b->cap ? b->cap : 4096;
+	while (cap - b->len < need)
+		cap *= 2;
+	char *p = realloc(b->p, cap);
+	if (!p) {
+		b->failed = true;
+		return -1;
+	}
+	b->p = p;
+	b->cap = cap;
+	return 0;
+}
+
+/* Control bytes become spaces: status lines must stay one line. */
+static void one_line(char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			s[i] = ' ';
+}
+
+int proto_put_ok(proto_buf *b, unsigned nlines, const char *info_fmt, ...)
+{
+	char head[32];
+	int hn = snprintf(head, sizeof head, "OK %u", nlines);
+	if (proto_buf_append(b, head, (size_t)hn) != 0)
+		return -1;
+	if (info_fmt && info_fmt[0]) {
+		va_list ap;
+		va_start(ap, info_fmt);
+		int n = vsnprintf(NULL, 0, info_fmt, ap);
+		va_end(ap);
+		if (n < 0) {
+			b->failed = true;
+			return -1;
+		}
+		if (n == 0)  /* "%s" of "": no info, so no trailing space */
+			return proto_put_eol(b);
+		/* +2: the space before the info, and vsnprintf's NUL */
+		if (proto_buf_grow(b, (size_t)n + 2) != 0)
+			return -1;
+		b->p[b->len++] = ' ';
+		va_start(ap, info_fmt);
+		vsnprintf(b->p + b->len, (size_t)n + 1, info_fmt, ap);
+		va_end(ap);
+		one_line(b->p + b->len, (size_t)n);
+		b->len += (size_t)n;
+	}
+	return proto_put_eol(b);
+}
+
+int proto_put_err(proto_buf *b, proto_errcode code, const char *message)
+{
+	const char *w = proto_errcode_word(code);
+	if (proto_buf_append(b, "ERR ", 4) != 0 || proto_buf_append(b, w, strlen(w)) != 0)
+		return -1;
+	size_t n = message ? strlen(message) : 0;
+	if (n) {
+		if (proto_buf_grow(b, n + 1) != 0)
+			return -1;
+		b->p[b->len++] = ' ';
+		memcpy(b->p + b->len, message, n);
+		one_line(b->p + b->len, n);
+		b->len += n;
+	}
+	return proto_put_eol(b);
+}
+
+int proto_put_error(proto_buf *b, const proto_error *err)
+{
+	return proto_put_err(b, err->code, err->msg);
+}
+
+/* What each byte is written as: 0 = itself, else the letter after the
+ * backslash ('x' for \xHH). */
+static char escape_of(unsigned char c)
+{
+	switch (c) {
+	case '\\': return '\\';
+	case '\t': return 't';
+	case '\n': return 'n';
+	case '\r': return 'r';
+	}
+	return c < 0x20 || c == 0x7f ? 'x' : 0;
+}
+
+int proto_put_field(proto_buf *b, const char *s, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t run = 0;  /* start of the current stretch of bytes written as they are */
+	for (size_t i = 0; i < n; i++) {
+		char e = escape_of((unsigned char)s[i]);
+		if (!e)
+			continue;
+		if (proto_buf_append(b, s + run, i - run) != 0)
+			return -1;
+		char seq[4] = { '\\', e, 0, 0 };
+		size_t sl = 2;
+		if (e == 'x') {
+			seq[2] = hex[(unsigned char)s[i] >> 4];
+			seq[3] = hex[(unsigned char)s[i] & 15];
+			sl = 4;
+		}
+		if (proto_buf_append(b, seq, sl) != 0)
+			return -1;
+		run = i + 1;
+	}
+	return proto_buf_append(b, s + run, n - run);
+}
+
+int proto_put_tab(proto_buf *b)
+{
+	return proto_buf_append(b, "\t", 1);
+}
+
+int proto_put_eol(proto_buf *b)
+{
+	return proto_buf_append(b, "\n", 1);
+}
