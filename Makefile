@@ -13,6 +13,8 @@ INDEX   ?= laws.idx
 PKGS    := libzstd libxxhash libutf8proc libcjson
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+EVENT_LIBS = $(shell pkg-config --libs libevent libevent_pthreads 2>/dev/null)
+CLI_LIBS   = $(shell pkg-config --libs libedit 2>/dev/null)
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
 OPT     ?= -O2 -g
@@ -28,6 +30,14 @@ TEST_SRC := $(wildcard tests/test_*.c)
 B ?= build
 BIN ?= bin
 PROGS    := $(BIN)/sousuo-index $(BIN)/sousuo-search $(BIN)/sousuo-hotpath
+# The daemon and the CLI join the build once their sources exist.
+DAEMON_SRC := $(filter-out %_main.c,$(wildcard daemon/*.c))
+ifneq ($(wildcard daemon/server_main.c),)
+PROGS    += $(BIN)/sousuo-server
+endif
+ifneq ($(wildcard protocol/cli_main.c),)
+PROGS    += $(BIN)/sousuo-cli
+endif
 LIB_OBJ  := $(LIB_SRC:%.c=$(B)/%.o)
 TESTS    := $(TEST_SRC:tests/%.c=$(B)/tests/%)
 
@@ -53,6 +63,14 @@ $(BIN)/sousuo-index: $(B)/indexer/index_main.o $(B)/libsousuo.a
 $(BIN)/sousuo-search: $(B)/search/search_main.o $(B)/libsousuo.a
 	@mkdir -p $(BIN)
 	$(CC) $(CFLAGS) $^ -o $@ $(LDFLAGS) $(LDLIBS)
+
+$(BIN)/sousuo-server: $(B)/daemon/server_main.o $(DAEMON_SRC:%.c=$(B)/%.o) $(B)/libsousuo.a
+	@mkdir -p $(BIN)
+	$(CC) $(CFLAGS) $^ -o $@ $(LDFLAGS) $(LDLIBS) $(EVENT_LIBS)
+
+$(BIN)/sousuo-cli: $(B)/protocol/cli_main.o $(B)/libsousuo.a
+	@mkdir -p $(BIN)
+	$(CC) $(CFLAGS) $^ -o $@ $(LDFLAGS) $(LDLIBS) $(CLI_LIBS)
 
 $(BIN)/sousuo-hotpath: $(B)/bench/hotpath_main.o $(B)/libsousuo.a
 	@mkdir -p $(BIN)

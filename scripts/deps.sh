@@ -3,7 +3,7 @@
 # As root it installs what is missing with apt-get; otherwise it prints the
 # exact command to run and fails, so `make` stops with a clear message.
 set -u
-PKGS="libevent-dev libzstd-dev libxxhash-dev libcmocka-dev libutf8proc-dev libcjson-dev pkg-config"
+PKGS="libevent-dev libzstd-dev libxxhash-dev libcmocka-dev libutf8proc-dev libcjson-dev libedit-dev pkg-config"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"
