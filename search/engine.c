@@ -301,7 +301,7 @@ int engine_search(engine_ctx *c, const sousuo_index *ix, const query *q,
 		total++;
 		engine_hit h = { d, doc_score(c, root, d) };
 		/* most documents lose to the worst kept hit on score alone */
-		if (t.n < t.k || t.by_date || h.score >= t.h[0].score)
+		if (t.n < t.k || (t.k && (t.by_date || h.score >= t.h[0].score)))
 			topk_push(&t, h);
 		/* a margin keeps rounding in the bound from skipping a tie */
 		if (c->prune_node && t.n == t.k)

@@ -64,7 +64,7 @@ void run_single_term(engine_ctx *c, enode *e, topk *t, int prune, uint64_t *tota
 				if (len && (uint64_t)tt * ntoks == len)
 					s *= boost;
 			}
-			if (t->n < t->k || t->by_date || s >= t->h[0].score) {
+			if (t->n < t->k || (t->k && (t->by_date || s >= t->h[0].score))) {
 				engine_hit h = { d, s };
 				topk_push(t, h);
 				if (t->n == t->k && !t->by_date) {
@@ -112,7 +112,7 @@ static inline void push_hit(engine_ctx *c, topk *t, uint32_t d, double s, uint64
 	uint32_t len = index_doc(c->ix, d)->title_tokens;
 	if (len && cover == len)
 		s *= 1 + c->o->name_boost;
-	if (t->n < t->k || t->by_date || s >= t->h[0].score) {
+	if (t->n < t->k || (t->k && (t->by_date || s >= t->h[0].score))) {
 		engine_hit h = { d, s };
 		topk_push(t, h);
 	}

@@ -216,6 +216,18 @@ static void test_ranking_order(void **state)
 	assert_int_equal(ids[1], 4);
 	assert_int_equal(ids[2], 0);
 	assert_int_equal(ids[3], 1);
+	/* limit 0: the total alone (a fresh context: no heap yet) */
+	engine_ctx *fresh = engine_ctx_new();
+	engine_ctx *keep = f->ec;
+	f->ec = fresh;
+	f->eo.limit = 0;
+	assert_int_equal(rank_q(f, "外", ids, NULL, 1), 4);
+	assert_int_equal(ids[0], UINT32_MAX);
+	assert_int_equal(rank_q(f, "外商投资 | 哈哈", ids, NULL, 1), 5);
+	assert_int_equal(rank_q(f, "外商投资 负面清单", ids, NULL, 1), 2);
+	f->ec = keep;
+	engine_ctx_free(fresh);
+	engine_opts_default(&f->eo);
 	/* offset and limit */
 	f->eo.offset = 1;
 	f->eo.limit = 2;
