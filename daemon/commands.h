@@ -1,0 +1,37 @@
+/* commands.h — the server's commands: one request line in, one reply out,
+ * through the engine.  No I/O: conn.c feeds it lines and sends what it
+ * writes.  One cmd_ctx per worker thread holds that thread's engine, store
+ * and snippet contexts and scratch buffers, reused for every request. */
+#ifndef SOUSUO_DAEMON_COMMANDS_H
+#define SOUSUO_DAEMON_COMMANDS_H
+
+#include <stddef.h>
+
+#include "daemon/config.h"
+#include "daemon/index_holder.h"
+#include "daemon/stats.h"
+#include "protocol/protocol.h"
+
+typedef struct cmd_ctx cmd_ctx;
+
+/* holder, stats and cfg are borrowed and must outlive the ctx.  NULL when
+ * out of memory. */
+cmd_ctx *cmd_ctx_new(index_holder *holder, server_stats *stats, const server_config *cfg);
+void cmd_ctx_free(cmd_ctx *c);
+
+typedef enum {
+	CMD_KEEP,    /* the connection stays open */
+	CMD_CLOSE    /* close it once the reply is sent (QUIT, TOOLONG) */
+} cmd_after;
+
+/* Runs one request line, given without its "\n" / "\r\n", and writes its
+ * whole reply into out (reset first; empty for a blank line).  Counts the
+ * request and any error in the stats.  The line must stay valid during the
+ * call only. */
+cmd_after cmd_execute(cmd_ctx *c, const char *line, size_t len, proto_buf *out);
+
+/* Writes the TOOLONG reply (for a line the reader could not find the end of
+ * within max_line bytes) and counts it. */
+void cmd_toolong(cmd_ctx *c, size_t max_line, proto_buf *out);
+
+#endif

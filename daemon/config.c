@@ -1,0 +1,168 @@
+/* config.c — sousuo-server's options (config.h): one table of every tunable
+ * with its flag, bounds, default and help; parsing and usage come from it. */
+#include "daemon/config.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "protocol/protocol.h"
+
+typedef enum { CFG_STR, CFG_INT } cfg_kind;
+
+typedef struct {
+	const char *name;        /* long flag without "--" */
+	char short_name;         /* or 0 */
+	cfg_kind kind;
+	size_t off;              /* field in server_config */
+	long long min, max;      /* CFG_INT bounds, inclusive */
+	long long def;           /* CFG_INT default */
+	const char *def_str;     /* CFG_STR default (NULL: required) */
+	const char *help;
+} cfg_def;
+
+#define F(field) offsetof(server_config, field)
+
+/* threads' default 0 means "one per core", resolved in config_parse. */
+static const cfg_def defs[] = {
+	{ "index", 'i', CFG_STR, F(index_path), 0, 0, 0, NULL, "index file to serve (required)" },
+	{ "bind", 0, CFG_STR, F(bind), 0, 0, 0, "127.0.0.1", "address to listen on" },
+	{ "port", 'p', CFG_INT, F(port), 0, 65535, 7878, NULL, "TCP port (0: any free port)" },
+	{ "threads", 't', CFG_INT, F(threads), 1, SERVER_MAX_THREADS, 0, NULL,
+	  "worker threads (default: one per core)" },
+	{ "max-line", 0, CFG_INT, F(max_line), 16, PROTO_MAX_LINE, PROTO_MAX_LINE, NULL,
+	  "longest request line in bytes, newline included" },
+	{ "max-conns", 0, CFG_INT, F(max_conns), 1, 1000000, 10000, NULL,
+	  "most open connections; more get ERR BUSY" },
+	{ "idle-timeout", 0, CFG_INT, F(idle_timeout), 0, 86400 * 7, 300, NULL,
+	  "seconds a connection may make no progress (0: forever)" },
+	{ "max-output", 0, CFG_INT, F(max_output), 4096, 1LL << 30, 4LL << 20, NULL,
+	  "bytes of unread replies per connection before its requests wait (K/M/G ok)" },
+};
+#define NDEFS (sizeof defs / sizeof defs[0])
+
+void config_usage(FILE *f)
+{
+	fprintf(f, "usage: sousuo-server -i INDEX [options]\n");
+	for (size_t i = 0; i < NDEFS; i++) {
+		const cfg_def *d = &defs[i];
+		char flag[48];
+		if (d->short_name)
+			snprintf(flag, sizeof flag, "-%c, --%s %s", d->short_name, d->name,
+			         d->kind == CFG_INT ? "N" : "S");
+		else
+			snprintf(flag, sizeof flag, "    --%s %s", d->name, d->kind == CFG_INT ? "N" : "S");
+		if (d->kind == CFG_INT && d->def)
+			fprintf(f, "  %-26s %s (%lld..%lld, default %lld)\n", flag, d->help, d->min, d->max, d->def);
+		else if (d->kind == CFG_INT)
+			fprintf(f, "  %-26s %s (%lld..%lld)\n", flag, d->help, d->min, d->max);
+		else if (d->def_str)
+			fprintf(f, "  %-26s %s (default %s)\n", flag, d->help, d->def_str);
+		else
+			fprintf(f, "  %-26s %s\n", flag, d->help);
+	}
+	fprintf(f, "  -h, --help                 this text\n"
+	           "Signals: SIGHUP reloads the index file, SIGTERM/SIGINT stop after flushing.\n");
+}
+
+/* Decimal, optionally followed by K, M or G (powers of 1024). */
+static int parse_int(const char *s, long long *out)
+{
+	if (!*s || *s == '-' || *s == '+')
+		return -1;
+	errno = 0;
+	char *end;
+	long long v = strtoll(s, &end, 10);
+	if (errno || end == s)
+		return -1;
+	long long mul = 1;
+	if (*end == 'k' || *end == 'K') mul = 1LL << 10, end++;
+	else if (*end == 'm' || *end == 'M') mul = 1LL << 20, end++;
+	else if (*end == 'g' || *end == 'G') mul = 1LL << 30, end++;
+	if (*end || v > INT64_MAX / mul)
+		return -1;
+	*out = v * mul;
+	return 0;
+}
+
+static const cfg_def *find_def(const char *arg, size_t *name_len)
+{
+	if (arg[0] == '-' && arg[1] && arg[1] != '-' && !arg[2]) {
+		for (size_t i = 0; i < NDEFS; i++)
+			if (defs[i].short_name == arg[1]) {
+				*name_len = 2;
+				return &defs[i];
+			}
+		return NULL;
+	}
+	if (strncmp(arg, "--", 2))
+		return NULL;
+	const char *n = arg + 2;
+	size_t nl = strcspn(n, "=");
+	for (size_t i = 0; i < NDEFS; i++)
+		if (strlen(defs[i].name) == nl && !strncmp(defs[i].name, n, nl)) {
+			*name_len = nl + 2;
+			return &defs[i];
+		}
+	return NULL;
+}
+
+int config_parse(server_config *c, int argc, char **argv, char *err, size_t errlen)
+{
+	memset(c, 0, sizeof *c);
+	for (size_t i = 0; i < NDEFS; i++) {
+		char *field = (char *)c + defs[i].off;
+		if (defs[i].kind == CFG_STR)
+			memcpy(field, &defs[i].def_str, sizeof(const char *));
+		else
+			memcpy(field, &defs[i].def, sizeof(long long));
+	}
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if (!strcmp(a, "-h") || !strcmp(a, "--help"))
+			return 1;
+		size_t nl;
+		const cfg_def *d = find_def(a, &nl);
+		if (!d) {
+			snprintf(err, errlen, "unknown option %s (try --help)", a);
+			return -1;
+		}
+		const char *v;
+		if (a[nl] == '=') {
+			v = a + nl + 1;
+		} else if (i + 1 < argc) {
+			v = argv[++i];
+		} else {
+			snprintf(err, errlen, "%s needs a value", a);
+			return -1;
+		}
+		char *field = (char *)c + d->off;
+		if (d->kind == CFG_STR) {
+			if (!*v) {
+				snprintf(err, errlen, "--%s: empty value", d->name);
+				return -1;
+			}
+			memcpy(field, &v, sizeof v);
+			continue;
+		}
+		long long x;
+		if (parse_int(v, &x) || x < d->min || x > d->max) {
+			snprintf(err, errlen, "--%s: \"%s\" is not a number in %lld..%lld", d->name, v,
+			         d->min, d->max);
+			return -1;
+		}
+		memcpy(field, &x, sizeof x);
+	}
+	if (!c->index_path) {
+		snprintf(err, errlen, "no index file: give -i INDEX");
+		return -1;
+	}
+	if (c->threads == 0) {
+		long n = sysconf(_SC_NPROCESSORS_ONLN);
+		c->threads = n < 1 ? 1 : n > SERVER_MAX_THREADS ? SERVER_MAX_THREADS : n;
+	}
+	return 0;
+}

@@ -1,0 +1,50 @@
+/* config.h — sousuo-server's settings: every tunable in one table (config.c)
+ * with its minimum, maximum and default, and the fixed limits below.  Parsed
+ * once by server_main.c; read-only afterwards, shared by all threads. */
+#ifndef SOUSUO_DAEMON_CONFIG_H
+#define SOUSUO_DAEMON_CONFIG_H
+
+#include <stdio.h>
+
+/* ---- fixed limits ------------------------------------------------------------ */
+
+/* Requests one connection may run per wake-up before the worker turns to
+ * its other connections (memcached's reqs_per_event). */
+#define SERVER_REQS_PER_EVENT 64
+/* Listen backlog of each worker's socket. */
+#define SERVER_BACKLOG 1024
+/* After a reply that closes the connection (QUIT, TOOLONG, shutdown) the
+ * server shuts its sending side and discards input for at most this long
+ * before closing, so unread input cannot turn the close into a reset that
+ * destroys the reply. */
+#define SERVER_LINGER_SECONDS 2
+/* SIGTERM/SIGINT: the longest a worker waits for its connections to flush. */
+#define SERVER_DRAIN_SECONDS 5
+/* Most worker threads. */
+#define SERVER_MAX_THREADS 256
+
+/* ---- tunables ------------------------------------------------------------------ */
+
+typedef struct {
+	const char *index_path;   /* -i, --index: the index file (required) */
+	const char *bind;         /* --bind: address to listen on */
+	long long port;           /* --port: TCP port; 0 picks a free one */
+	long long threads;        /* --threads: worker threads */
+	long long max_line;       /* --max-line: bytes per request, newline included */
+	long long max_conns;      /* --max-conns: open connections, all workers */
+	long long idle_timeout;   /* --idle-timeout: seconds without progress; 0 never */
+	long long max_output;     /* --max-output: bytes of pending replies per
+	                             connection before the server stops reading its
+	                             requests (it is closed if it then reads nothing
+	                             for --idle-timeout) */
+} server_config;
+
+/* Parses the command line into *c (defaults for what is not given).
+ * Returns 0; 1 when -h/--help was asked (usage printed on stdout); -1 with a
+ * message in err for a bad option or value. */
+int config_parse(server_config *c, int argc, char **argv, char *err, size_t errlen);
+
+/* The usage text, generated from the table. */
+void config_usage(FILE *f);
+
+#endif

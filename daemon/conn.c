@@ -1,0 +1,288 @@
+/* conn.c — connection state and line reading (conn.h).
+ *
+ * States:
+ *   ACTIVE   reading requests and answering them.  Paused (not reading)
+ *            while its unread replies are at --max-output; resumes when they
+ *            fall to half of it.
+ *   CLOSING  sending the replies it has (QUIT, TOOLONG, EOF, shutdown).
+ *   LINGER   replies sent, our side shut; discarding input until the client
+ *            closes or SERVER_LINGER_SECONDS pass.
+ *   DEAD     to be freed.
+ * A connection is freed only at the end of one of its own callbacks
+ * (finish()), never in the middle of a state change. */
+#include "daemon/conn.h"
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "daemon/log.h"
+
+typedef enum { CONN_ACTIVE, CONN_CLOSING, CONN_LINGER, CONN_DEAD } conn_state;
+
+struct conn {
+	conn_env *env;
+	struct bufferevent *bev;
+	struct event *resume;     /* wakes the connection for its next batch of requests */
+	conn_state state;
+	bool paused;              /* output at --max-output: not reading */
+	bool eof;                 /* the client shut its sending side */
+	size_t scanned;           /* input bytes already known to hold no '\n' */
+	conn *prev, *next;
+};
+
+static void conn_free(conn *c)
+{
+	conn_env *env = c->env;
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		env->head = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	env->count--;
+	bufferevent_free(c->bev);
+	event_free(c->resume);
+	free(c);
+	atomic_fetch_sub(&env->stats->conns_current, 1);
+	if (env->on_free)
+		env->on_free(env->arg);
+}
+
+/* The end of every callback: frees the connection if it died. */
+static void finish(conn *c)
+{
+	if (c->state == CONN_DEAD)
+		conn_free(c);
+}
+
+static void set_timeouts(conn *c, int seconds)
+{
+	struct timeval tv = { seconds, 0 };
+	bufferevent_set_timeouts(c->bev, seconds > 0 ? &tv : NULL, seconds > 0 ? &tv : NULL);
+}
+
+/* Replies are out: shut our side and wait for the client's close. */
+static void start_linger(conn *c)
+{
+	evutil_socket_t fd = bufferevent_getfd(c->bev);
+	shutdown(fd, SHUT_WR);
+	if (c->eof) {
+		c->state = CONN_DEAD;  /* everything it sent has been read: no reset to fear */
+		return;
+	}
+	c->state = CONN_LINGER;
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+	evbuffer_drain(in, evbuffer_get_length(in));
+	bufferevent_setwatermark(c->bev, EV_READ, 0, 0);
+	set_timeouts(c, SERVER_LINGER_SECONDS);
+	bufferevent_enable(c->bev, EV_READ);
+}
+
+/* Stops taking requests; the connection closes once its replies are sent. */
+static void close_after_flush(conn *c)
+{
+	if (c->state != CONN_ACTIVE)
+		return;
+	c->state = CONN_CLOSING;
+	c->paused = false;
+	bufferevent_disable(c->bev, EV_READ);
+	bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+		start_linger(c);
+}
+
+static void send_reply(conn *c, const proto_buf *b)
+{
+	if (b->len && evbuffer_add(bufferevent_get_output(c->bev), b->p, b->len)) {
+		log_msg(LOGL_ERROR, "out of memory queueing a reply; closing the connection");
+		c->state = CONN_DEAD;
+	}
+}
+
+/* Runs the complete request lines in the input, at most
+ * SERVER_REQS_PER_EVENT of them; more wait for the resume event so other
+ * connections get their turn. */
+static void conn_process(conn *c)
+{
+	const server_config *cfg = c->env->cfg;
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	size_t max_line = (size_t)cfg->max_line;
+	int done = 0;
+	while (c->state == CONN_ACTIVE) {
+		if (evbuffer_get_length(out) >= (size_t)cfg->max_output) {
+			/* the client is not reading its replies: stop reading its requests */
+			c->paused = true;
+			stat_add(&c->env->stats->output_paused, 1);
+			bufferevent_disable(c->bev, EV_READ);
+			bufferevent_setwatermark(c->bev, EV_WRITE, (size_t)cfg->max_output / 2, 0);
+			return;
+		}
+		if (done == SERVER_REQS_PER_EVENT) {
+			event_active(c->resume, EV_TIMEOUT, 0);
+			return;
+		}
+		size_t len = evbuffer_get_length(in);
+		struct evbuffer_ptr eol;
+		eol.pos = -1;
+		if (c->scanned < len) {
+			struct evbuffer_ptr from;
+			size_t eol_len;
+			evbuffer_ptr_set(in, &from, c->scanned, EVBUFFER_PTR_SET);
+			eol = evbuffer_search_eol(in, &from, &eol_len, EVBUFFER_EOL_LF);
+		}
+		if (eol.pos < 0) {
+			c->scanned = len;
+			if (len >= max_line) {
+				/* the line cannot end within the limit: refuse it now */
+				cmd_toolong(c->env->cmds, max_line, &c->env->reply);
+				send_reply(c, &c->env->reply);
+				close_after_flush(c);
+			} else if (c->eof) {
+				close_after_flush(c);   /* a partial last line is dropped */
+			}
+			return;
+		}
+		size_t line_len = (size_t)eol.pos;
+		if (line_len + 1 > max_line) {
+			cmd_toolong(c->env->cmds, max_line, &c->env->reply);
+			send_reply(c, &c->env->reply);
+			close_after_flush(c);
+			return;
+		}
+		const char *line = (const char *)evbuffer_pullup(in, (ev_ssize_t)line_len + 1);
+		if (!line) {
+			c->state = CONN_DEAD;
+			return;
+		}
+		size_t n = line_len;
+		if (n && line[n - 1] == '\r')
+			n--;
+		cmd_after after = cmd_execute(c->env->cmds, line, n, &c->env->reply);
+		evbuffer_drain(in, line_len + 1);
+		c->scanned = 0;
+		send_reply(c, &c->env->reply);
+		if (after == CMD_CLOSE)
+			close_after_flush(c);
+		done++;
+	}
+}
+
+static void read_cb(struct bufferevent *bev, void *arg)
+{
+	conn *c = arg;
+	if (c->state == CONN_ACTIVE) {
+		conn_process(c);
+	} else if (c->state == CONN_LINGER) {
+		struct evbuffer *in = bufferevent_get_input(bev);
+		evbuffer_drain(in, evbuffer_get_length(in));
+	}
+	finish(c);
+}
+
+/* The output fell to its low watermark: 0 normally, half of --max-output
+ * while paused. */
+static void write_cb(struct bufferevent *bev, void *arg)
+{
+	conn *c = arg;
+	if (c->state == CONN_ACTIVE && c->paused) {
+		c->paused = false;
+		bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
+		if (!c->eof)
+			bufferevent_enable(bev, EV_READ);
+		conn_process(c);
+	} else if (c->state == CONN_CLOSING && evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
+		start_linger(c);
+	}
+	finish(c);
+}
+
+static void event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	conn *c = arg;
+	if (what & BEV_EVENT_TIMEOUT) {
+		if (c->state == CONN_ACTIVE || c->state == CONN_CLOSING)
+			stat_add(&c->env->stats->idle_closed, 1);
+		c->state = CONN_DEAD;
+	} else if (what & BEV_EVENT_ERROR) {
+		c->state = CONN_DEAD;
+	} else if (what & BEV_EVENT_EOF) {
+		c->eof = true;
+		if (c->state == CONN_LINGER)
+			c->state = CONN_DEAD;
+		else if (c->state == CONN_ACTIVE && !c->paused)
+			conn_process(c);   /* answer what is complete, then close */
+	}
+	finish(c);
+}
+
+static void resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+	conn *c = arg;
+	if (c->state == CONN_ACTIVE && !c->paused)
+		conn_process(c);
+	finish(c);
+}
+
+int conn_start(conn_env *env, evutil_socket_t fd)
+{
+	conn *c = calloc(1, sizeof *c);
+	if (!c)
+		goto fail;
+	evutil_make_socket_nonblocking(fd);
+	c->env = env;
+	c->bev = bufferevent_socket_new(env->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	c->resume = event_new(env->base, -1, 0, resume_cb, c);
+	if (!c->bev || !c->resume) {
+		if (c->bev)
+			bufferevent_free(c->bev);   /* closes fd */
+		else
+			evutil_closesocket(fd);
+		if (c->resume)
+			event_free(c->resume);
+		free(c);
+		atomic_fetch_sub(&env->stats->conns_current, 1);
+		log_msg(LOGL_ERROR, "out of memory accepting a connection");
+		return -1;
+	}
+	c->state = CONN_ACTIVE;
+	c->next = env->head;
+	if (env->head)
+		env->head->prev = c;
+	env->head = c;
+	env->count++;
+	stat_add(&env->stats->conns_total, 1);
+	bufferevent_setcb(c->bev, read_cb, write_cb, event_cb, c);
+	/* input stops at max_line: a line that fits has its '\n' by then */
+	bufferevent_setwatermark(c->bev, EV_READ, 0, (size_t)env->cfg->max_line);
+	set_timeouts(c, (int)env->cfg->idle_timeout);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	return 0;
+fail:
+	evutil_closesocket(fd);
+	atomic_fetch_sub(&env->stats->conns_current, 1);
+	log_msg(LOGL_ERROR, "out of memory accepting a connection");
+	return -1;
+}
+
+void conn_close_all(conn_env *env)
+{
+	conn *next;
+	for (conn *c = env->head; c; c = next) {
+		next = c->next;
+		if (c->state == CONN_ACTIVE)
+			close_after_flush(c);
+		if (c->state == CONN_DEAD)
+			conn_free(c);
+	}
+}
+
+void conn_free_all(conn_env *env)
+{
+	while (env->head)
+		conn_free(env->head);
+}

@@ -1,0 +1,189 @@
+/* server_main.c — sousuo-server: parses the options (config.h), opens the
+ * index (index_holder.h), starts the workers (worker.h) and turns signals
+ * into reloads (SIGHUP) and a draining stop (SIGTERM, SIGINT).  The main
+ * thread runs only its own small event base for the signals. */
+#include <event2/event.h>
+#include <event2/thread.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "daemon/config.h"
+#include "daemon/index_holder.h"
+#include "daemon/log.h"
+#include "daemon/stats.h"
+#include "daemon/worker.h"
+
+typedef struct {
+	server_config cfg;
+	server_stats stats;
+	index_holder *holder;
+	worker **workers;
+	int nworkers;
+	struct event_base *base;
+} server;
+
+static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
+{
+	server *s = arg;
+	log_msg(LOGL_INFO, "stopping (%s): no new connections, flushing replies (at most %d s)",
+	        sig == SIGINT ? "SIGINT" : "SIGTERM", SERVER_DRAIN_SECONDS);
+	for (int i = 0; i < s->nworkers; i++)
+		worker_stop(s->workers[i]);
+	event_base_loopexit(s->base, NULL);
+}
+
+static void on_sighup(evutil_socket_t sig, short what, void *arg)
+{
+	server *s = arg;
+	char err[512];
+	uint32_t ndocs;
+	log_msg(LOGL_INFO, "SIGHUP: reloading %s", index_holder_path(s->holder));
+	if (index_holder_reload(s->holder, &ndocs, err, sizeof err))
+		stat_add(&s->stats.reload_failures, 1);
+	else
+		stat_add(&s->stats.reloads, 1);
+}
+
+/* host:port as text: "127.0.0.1:7878", "[::1]:7878". */
+static void addr_text(const struct sockaddr *sa, socklen_t len, char *out, size_t cap)
+{
+	char host[NI_MAXHOST], port[NI_MAXSERV];
+	if (getnameinfo(sa, len, host, sizeof host, port, sizeof port, NI_NUMERICHOST | NI_NUMERICSERV)) {
+		snprintf(out, cap, "?");
+		return;
+	}
+	snprintf(out, cap, sa->sa_family == AF_INET6 ? "[%s]:%s" : "%s:%s", host, port);
+}
+
+static int start_workers(server *s)
+{
+	char port[16], err[256];
+	snprintf(port, sizeof port, "%lld", s->cfg.port);
+	struct addrinfo hints, *ai;
+	memset(&hints, 0, sizeof hints);
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	int rc = getaddrinfo(s->cfg.bind, port, &hints, &ai);
+	if (rc) {
+		log_msg(LOGL_ERROR, "--bind %s: %s", s->cfg.bind, gai_strerror(rc));
+		return -1;
+	}
+	struct sockaddr_storage ss;
+	socklen_t sslen = (socklen_t)ai->ai_addrlen;
+	memcpy(&ss, ai->ai_addr, ai->ai_addrlen);
+	freeaddrinfo(ai);
+
+	s->workers = calloc((size_t)s->cfg.threads, sizeof *s->workers);
+	if (!s->workers) {
+		log_msg(LOGL_ERROR, "out of memory");
+		return -1;
+	}
+	for (int i = 0; i < s->cfg.threads; i++) {
+		worker *w = worker_new(i, (struct sockaddr *)&ss, sslen, &s->cfg, s->holder, &s->stats,
+		                       err, sizeof err);
+		if (!w) {
+			char at[128];
+			addr_text((struct sockaddr *)&ss, sslen, at, sizeof at);
+			log_msg(LOGL_ERROR, "%s: %s", at, err);
+			return -1;
+		}
+		s->workers[s->nworkers++] = w;
+		/* with --port 0 the first socket picks the port; the others share it */
+		if (i == 0 && worker_local_addr(w, &ss, &sslen)) {
+			log_msg(LOGL_ERROR, "getsockname failed");
+			return -1;
+		}
+	}
+	/* signals go to the main thread only: the workers start with them blocked */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	for (int i = 0; i < s->nworkers; i++)
+		if (worker_start(s->workers[i])) {
+			pthread_sigmask(SIG_SETMASK, &old, NULL);
+			log_msg(LOGL_ERROR, "cannot start worker thread %d", i);
+			return -1;
+		}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	char at[128];
+	addr_text((struct sockaddr *)&ss, sslen, at, sizeof at);
+	log_msg(LOGL_INFO, "listening on %s, %d threads, max line %lld, max connections %lld, "
+	        "idle timeout %lld s, max output %lld", at, s->nworkers, s->cfg.max_line,
+	        s->cfg.max_conns, s->cfg.idle_timeout, s->cfg.max_output);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static server s;
+	char err[512];
+	int rc = config_parse(&s.cfg, argc, argv, err, sizeof err);
+	if (rc == 1) {
+		config_usage(stdout);
+		return 0;
+	}
+	if (rc) {
+		fprintf(stderr, "sousuo-server: %s\n", err);
+		config_usage(stderr);
+		return 2;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	log_route_libevent();
+	if (evthread_use_pthreads()) {
+		log_msg(LOGL_ERROR, "libevent has no pthreads support");
+		return 1;
+	}
+	s.stats.started = time(NULL);
+	s.holder = index_holder_open(s.cfg.index_path, err, sizeof err);
+	if (!s.holder) {
+		log_msg(LOGL_ERROR, "cannot open the index: %s", err);
+		return 1;
+	}
+	index_ref *ref = index_holder_acquire(s.holder);
+	log_msg(LOGL_INFO, "starting: index %s (%u documents)", s.cfg.index_path,
+	        index_ndocs(index_ref_index(ref)));
+	index_ref_release(ref);
+	int status = 1;
+	struct event *sig_term = NULL, *sig_int = NULL, *sig_hup = NULL;
+	s.base = event_base_new();
+	if (!s.base) {
+		log_msg(LOGL_ERROR, "cannot create an event base");
+		goto out;
+	}
+	sig_term = evsignal_new(s.base, SIGTERM, on_stop_signal, &s);
+	sig_int = evsignal_new(s.base, SIGINT, on_stop_signal, &s);
+	sig_hup = evsignal_new(s.base, SIGHUP, on_sighup, &s);
+	if (!sig_term || !sig_int || !sig_hup || evsignal_add(sig_term, NULL) ||
+	    evsignal_add(sig_int, NULL) || evsignal_add(sig_hup, NULL)) {
+		log_msg(LOGL_ERROR, "cannot install signal handlers");
+		goto out;
+	}
+	if (start_workers(&s) == 0) {
+		event_base_dispatch(s.base);
+		status = 0;
+	} else {
+		for (int i = 0; i < s.nworkers; i++)
+			worker_stop(s.workers[i]);
+	}
+out:
+	for (int i = 0; i < s.nworkers; i++)
+		worker_join_free(s.workers[i]);
+	free(s.workers);
+	if (sig_term)
+		event_free(sig_term);
+	if (sig_int)
+		event_free(sig_int);
+	if (sig_hup)
+		event_free(sig_hup);
+	if (s.base)
+		event_base_free(s.base);
+	index_holder_free(s.holder);
+	if (status == 0)
+		log_msg(LOGL_INFO, "stopped");
+	return status;
+}

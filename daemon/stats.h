@@ -1,0 +1,39 @@
+/* stats.h — the server's counters, shown by STATS: one struct of relaxed
+ * atomics shared by all workers (a counter is a statistic, never used to
+ * synchronize anything except conns_current, the --max-conns gate). */
+#ifndef SOUSUO_DAEMON_STATS_H
+#define SOUSUO_DAEMON_STATS_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "protocol/protocol.h"
+
+typedef struct {
+	time_t started;                       /* unix time the server started */
+	atomic_uint_fast64_t conns_current;   /* open connections now */
+	atomic_uint_fast64_t conns_total;     /* connections accepted since start */
+	atomic_uint_fast64_t conns_rejected;  /* refused at --max-conns (ERR BUSY) */
+	atomic_uint_fast64_t requests;        /* non-empty request lines answered */
+	atomic_uint_fast64_t errors;          /* ERR replies, all codes */
+	atomic_uint_fast64_t errors_by_code[PROTO_E_INTERNAL + 1];
+	atomic_uint_fast64_t output_paused;   /* times a connection's pending replies
+	                                         reached --max-output and reading stopped */
+	atomic_uint_fast64_t idle_closed;     /* closed by --idle-timeout (idle, or
+	                                         not reading its replies) */
+	atomic_uint_fast64_t reloads;         /* successful RELOAD / SIGHUP */
+	atomic_uint_fast64_t reload_failures; /* refused new index files */
+} server_stats;
+
+static inline void stat_add(atomic_uint_fast64_t *c, uint64_t n)
+{
+	atomic_fetch_add_explicit(c, n, memory_order_relaxed);
+}
+
+static inline uint64_t stat_get(atomic_uint_fast64_t *c)
+{
+	return atomic_load_explicit(c, memory_order_relaxed);
+}
+
+#endif
