@@ -395,11 +395,8 @@ static void on_skip(void *ctx, const char *what, const char *why)
  * the number of n-gram terms written. */
 static uint64_t build_corpus(const char *out, size_t step)
 {
-	char laws[512], seed[512], err[512];
-	snprintf(laws, sizeof laws, "%s/corpus/laws", test_shared_dir());
-	snprintf(seed, sizeof seed, "%s/corpus/seed", test_shared_dir());
-	const char *inputs[2] = { laws, seed };
-	corpus_reader *r = corpus_open(inputs, 2, 0, on_skip, NULL, err, sizeof err);
+	char err[512];
+	corpus_reader *r = test_open_corpus(on_skip, err, sizeof err);
 	if (!r)
 		fail_msg("%s", err);
 	index_writer *w = writer_new(NULL);

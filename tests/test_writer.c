@@ -164,11 +164,8 @@ static void on_skip(void *ctx, const char *what, const char *why)
 /* Every step-th document of the shared corpus. */
 static void add_corpus(tdocs *t, size_t step)
 {
-	char laws[512], seed[512], err[512];
-	snprintf(laws, sizeof laws, "%s/corpus/laws", test_shared_dir());
-	snprintf(seed, sizeof seed, "%s/corpus/seed", test_shared_dir());
-	const char *inputs[2] = { laws, seed };
-	corpus_reader *r = corpus_open(inputs, 2, 0, on_skip, NULL, err, sizeof err);
+	char err[512];
+	corpus_reader *r = test_open_corpus(on_skip, err, sizeof err);
 	if (!r)
 		fail_msg("%s", err);
 	corpus_doc d;
