@@ -36,13 +36,15 @@ elif ! bin/sousuo-index --check "$INDEX" >/dev/null 2>&1; then
 	why="$INDEX does not verify"
 fi
 if [ -n "$why" ]; then
-	say "$why: indexing $laws and corpus/seed into $INDEX (about 15 s)"
+	say "$why: indexing $laws and corpus/seed into $INDEX (about 5 s)"
 	bin/sousuo-index -o "$INDEX" "$laws" corpus/seed
 else
 	say "$INDEX is up to date"
 fi
 
-say "demo: bin/sousuo-search -i $INDEX 外商投资"
-bin/sousuo-search -i "$INDEX" 外商投资
-echo
-say "other queries: bin/sousuo-search -i $INDEX 'QUERY'   e.g. '负面清单 -category:地方性法规', 'title:外商投资 | title:行政法规', 'date>=2020 sort:date 外商投资' (bin/sousuo-search --help)"
+PORT=${PORT:-7878}
+say "starting sousuo-server on 127.0.0.1:$PORT (Ctrl-C stops it); in another terminal:"
+say "  bin/sousuo-cli -p $PORT SEARCH 外商投资 负面清单      (or bin/sousuo-cli -p $PORT for a prompt)"
+say "  printf 'PING\\nCOUNT 外商投资\\n' | nc 127.0.0.1 $PORT"
+say "without the server: bin/sousuo-search -i $INDEX '外商投资 -category:地方性法规'"
+exec bin/sousuo-server -i "$INDEX" --port "$PORT"
