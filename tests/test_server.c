@@ -1,8 +1,10 @@
 /* test_server.c — black-box tests of sousuo-server: builds a small index,
  * starts $BIN/sousuo-server on an ephemeral loopback port, and talks to it
  * over plain TCP sockets: every command and the error codes, pipelining in
- * order, 1-byte writes, RELOAD with a new and with a corrupt file, SIGTERM.
- * The server is always killed at the end. */
+ * order, 1-byte writes, RELOAD with a new and with a corrupt file, 500
+ * concurrent clients, RELOAD under continuous load, clients that stop
+ * reading, --max-conns and --idle-timeout (on servers of their own), SIGTERM.
+ * The servers are always killed at the end. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,6 +20,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -91,38 +96,49 @@ static void drain_log(void)
 		fwrite(buf, 1, (size_t)n, stderr);
 }
 
-static int start_server(void **state)
+/* Starts $BIN/sousuo-server on index idx with the extra arguments (NULL
+ * terminated) on an ephemeral loopback port; returns its pid, port and the
+ * read end of its stderr (non-blocking). */
+static pid_t spawn_server(const char *idx, const char *const *extra, int *port, int *logfd)
 {
-	const char *idx = test_tmp_path("server.idx");
-	build_index(NDOCS_A, idx);
 	char exe[512];
 	snprintf(exe, sizeof exe, "%s/sousuo-server", test_bin_dir());
+	const char *argv[32] = { exe, "-i", idx, "--port", "0" };
+	int argc = 5;
+	for (int i = 0; extra && extra[i] && argc < 31; i++)
+		argv[argc++] = extra[i];
+	argv[argc] = NULL;
 	int p[2];
 	assert_int_equal(pipe(p), 0);
-	server_pid = fork();
-	assert_true(server_pid >= 0);
-	if (server_pid == 0) {
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
 		dup2(p[1], 2);
 		close(p[0]);
 		close(p[1]);
-		execl(exe, exe, "-i", idx, "--port", "0", "--threads", "2", (char *)NULL);
+		execv(exe, (char *const *)argv);
 		fprintf(stderr, "exec %s: %s\n", exe, strerror(errno));
 		_exit(127);
 	}
 	close(p[1]);
-	server_log = p[0];
+	*logfd = p[0];
 	/* read its log until "listening on HOST:PORT" */
 	char log[8192];
 	size_t len = 0;
 	long end = now_ms() + WAIT_MS;
 	for (;;) {
-		struct pollfd pf = { server_log, POLLIN, 0 };
+		struct pollfd pf = { *logfd, POLLIN, 0 };
 		long left = end - now_ms();
-		if (left <= 0 || poll(&pf, 1, (int)left) <= 0)
+		if (left <= 0 || poll(&pf, 1, (int)left) <= 0) {
+			kill(pid, SIGKILL);
+			waitpid(pid, NULL, 0);
 			fail_msg("server did not say \"listening on\"; log so far: %.*s", (int)len, log);
-		ssize_t n = read(server_log, log + len, sizeof log - 1 - len);
-		if (n <= 0)
+		}
+		ssize_t n = read(*logfd, log + len, sizeof log - 1 - len);
+		if (n <= 0) {
+			waitpid(pid, NULL, 0);
 			fail_msg("server exited before listening; log: %.*s", (int)len, log);
+		}
 		len += (size_t)n;
 		log[len] = 0;
 		char *at = strstr(log, "listening on ");
@@ -130,13 +146,37 @@ static int start_server(void **state)
 		if (eol) {
 			char *colon = strchr(at + 13, ':');
 			assert_non_null(colon);
-			server_port = atoi(colon + 1);
-			assert_true(server_port > 0 && server_port < 65536);
+			*port = atoi(colon + 1);
+			assert_true(*port > 0 && *port < 65536);
 			break;
 		}
 	}
 	fwrite(log, 1, len, stderr);
-	fcntl(server_log, F_SETFL, O_NONBLOCK);
+	fcntl(*logfd, F_SETFL, O_NONBLOCK);
+	return pid;
+}
+
+/* Kills a server started by spawn_server and copies its log to stderr. */
+static void kill_server(pid_t pid, int logfd)
+{
+	if (pid > 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+	}
+	char buf[4096];
+	ssize_t n;
+	while (logfd >= 0 && (n = read(logfd, buf, sizeof buf)) > 0)
+		fwrite(buf, 1, (size_t)n, stderr);
+	if (logfd >= 0)
+		close(logfd);
+}
+
+static int start_server(void **state)
+{
+	const char *idx = test_tmp_path("server.idx");
+	build_index(NDOCS_A, idx);
+	static const char *const extra[] = { "--threads", "2", NULL };
+	server_pid = spawn_server(idx, extra, &server_port, &server_log);
 	return 0;
 }
 
@@ -153,6 +193,10 @@ static int stop_server(void **state)
 	server_log = -1;
 	unlink(test_tmp_path("server.idx"));
 	unlink(test_tmp_path("bad.idx"));
+	unlink(test_tmp_path("a.idx"));
+	unlink(test_tmp_path("b.idx"));
+	unlink(test_tmp_path("swap.idx"));
+	unlink(test_tmp_path("limits.idx"));
 	return 0;
 }
 
@@ -164,19 +208,24 @@ typedef struct {
 	size_t start, end;
 } client;
 
-static client *cl_open(void)
+static client *cl_open_port(int port)
 {
 	client *c = calloc(1, sizeof *c);
 	assert_non_null(c);
 	c->fd = socket(AF_INET, SOCK_STREAM, 0);
 	assert_true(c->fd >= 0);
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)server_port) };
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	if (connect(c->fd, (struct sockaddr *)&a, sizeof a))
 		fail_msg("connect: %s", strerror(errno));
 	int one = 1;
 	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	return c;
+}
+
+static client *cl_open(void)
+{
+	return cl_open_port(server_port);
 }
 
 static void cl_close(client *c)
@@ -559,6 +608,629 @@ static void test_sigterm(void **state)
 	assert_int_equal(WEXITSTATUS(status), 0);
 }
 
+/* ---- many clients, reloads under load, limits ---- */
+
+/* Queries with their totals in the first index (DOCS[0..NDOCS_A)). */
+static const struct { const char *q; int total; } KNOWN[] = {
+	{ "外商投资", 3 }, { "诚信", 1 }, { "负面清单", 1 }, { "国务院", 1 },
+	{ "合同", 0 }, { "外商", 3 },
+};
+#define NKNOWN (sizeof KNOWN / sizeof KNOWN[0])
+
+/* One of the 500 clients: a non-blocking socket with the replies it still
+ * waits for in this round. */
+enum { MC_ROUNDS = 5, MC_PER_ROUND = 4 };
+typedef struct {
+	int fd;
+	int round, next;      /* the round it is in, the reply it waits for */
+	bool done;
+	size_t len;
+	char in[4096];
+	char want[MC_PER_ROUND][128];
+	bool prefix[MC_PER_ROUND];   /* want is a prefix of the status, not all of it */
+	unsigned lines[MC_PER_ROUND];
+} mclient;
+
+static char mc_fail_msg[512];
+static int mc_fails;
+
+static void mc_failf(const char *fmt, ...)
+{
+	if (mc_fails++ == 0) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(mc_fail_msg, sizeof mc_fail_msg, fmt, ap);
+		va_end(ap);
+	}
+}
+
+/* Sends client i's requests of its current round, noting the answers due. */
+static void mc_send_round(mclient *m, int i)
+{
+	int r = m->round;
+	const char *q = KNOWN[(size_t)(i + r) % NKNOWN].q;
+	int t = KNOWN[(size_t)(i + r) % NKNOWN].total;
+	int g = (i + r) % NDOCS_A;
+	char req[512];
+	int n = snprintf(req, sizeof req, "COUNT %s\nZ%d_%d\nSEARCH limit=1 fields=id %s\nGET %d\n",
+	                 q, i, r, q, g);
+	snprintf(m->want[0], sizeof m->want[0], "OK 0 %d", t);
+	m->prefix[0] = false;
+	m->lines[0] = 0;
+	snprintf(m->want[1], sizeof m->want[1], "ERR UNKNOWN unknown command \"Z%d_%d\" (try HELP)", i, r);
+	m->prefix[1] = false;
+	m->lines[1] = 0;
+	snprintf(m->want[2], sizeof m->want[2], "OK %d total=%d ", t > 0, t);
+	m->prefix[2] = true;
+	m->lines[2] = t > 0;
+	snprintf(m->want[3], sizeof m->want[3], "OK 6 id=%d", g);
+	m->prefix[3] = false;
+	m->lines[3] = 6;
+	m->next = 0;
+	ssize_t w = send(m->fd, req, (size_t)n, MSG_NOSIGNAL);
+	if (w != n)
+		mc_failf("client %d: short send (%zd of %d): %s", i, w, n, strerror(errno));
+}
+
+/* Checks the complete replies in m's input; returns false on a bad one. */
+static bool mc_consume(mclient *m, int i)
+{
+	for (;;) {
+		char *nl = memchr(m->in, '\n', m->len);
+		if (!nl)
+			return true;
+		size_t stlen = (size_t)(nl - m->in);
+		unsigned want_lines = 0;
+		if (!strncmp(m->in, "OK ", 3))
+			want_lines = (unsigned)strtoul(m->in + 3, NULL, 10);
+		/* the whole reply must be here */
+		char *p = nl + 1, *end = m->in + m->len;
+		for (unsigned k = 0; k < want_lines; k++) {
+			char *e = memchr(p, '\n', (size_t)(end - p));
+			if (!e)
+				return true;
+			p = e + 1;
+		}
+		char st[256];
+		snprintf(st, sizeof st, "%.*s", (int)stlen, m->in);
+		int k = m->next;
+		bool ok = m->prefix[k] ? !strncmp(st, m->want[k], strlen(m->want[k]))
+		                       : !strcmp(st, m->want[k]);
+		if (!ok || want_lines != m->lines[k]) {
+			mc_failf("client %d round %d reply %d: \"%s\" (%u lines), expected \"%s\" (%u lines)",
+			         i, m->round, k, st, want_lines, m->want[k], m->lines[k]);
+			return false;
+		}
+		if (k == 2 && want_lines == 1) {
+			/* the hit is a document of the first index */
+			long id = strtol(nl + 1, NULL, 10);
+			if (id < 0 || id >= NDOCS_A) {
+				mc_failf("client %d: SEARCH hit id %ld", i, id);
+				return false;
+			}
+		}
+		size_t used = (size_t)(p - m->in);
+		memmove(m->in, p, m->len - used);
+		m->len -= used;
+		if (++m->next == MC_PER_ROUND) {
+			if (m->len) {
+				mc_failf("client %d: %zu unexpected bytes", i, m->len);
+				return false;
+			}
+			if (++m->round == MC_ROUNDS) {
+				m->done = true;
+				return true;
+			}
+			mc_send_round(m, i);
+		}
+	}
+}
+
+/* 500 clients connected at once, all with requests in flight, each checking
+ * its own answers (an unknown command echoes the client's own tag). */
+static void test_concurrent_clients(void **state)
+{
+	enum { N = 500 };
+	mclient *mc = calloc(N, sizeof *mc);
+	struct pollfd *pf = calloc(N, sizeof *pf);
+	int *who = calloc(N, sizeof *who);
+	assert_true(mc && pf && who);
+	mc_fails = 0;
+	long t0 = now_ms();
+	for (int i = 0; i < N; i++) {
+		mc[i].fd = socket(AF_INET, SOCK_STREAM, 0);
+		assert_true(mc[i].fd >= 0);
+		struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)server_port) };
+		a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		if (connect(mc[i].fd, (struct sockaddr *)&a, sizeof a))
+			fail_msg("connect %d: %s", i, strerror(errno));
+		int one = 1;
+		setsockopt(mc[i].fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+		fcntl(mc[i].fd, F_SETFL, O_NONBLOCK);
+	}
+	for (int i = 0; i < N; i++)
+		mc_send_round(&mc[i], i);
+	long end = now_ms() + 4 * WAIT_MS;
+	int active = N;
+	while (active && !mc_fails && now_ms() < end) {
+		int np = 0;
+		for (int i = 0; i < N; i++)
+			if (!mc[i].done) {
+				pf[np] = (struct pollfd){ mc[i].fd, POLLIN, 0 };
+				who[np++] = i;
+			}
+		int r = poll(pf, (nfds_t)np, 200);
+		if (r < 0 && errno == EINTR)
+			continue;
+		assert_true(r >= 0);
+		for (int k = 0; k < np && !mc_fails; k++) {
+			if (!pf[k].revents)
+				continue;
+			mclient *m = &mc[who[k]];
+			ssize_t n = recv(m->fd, m->in + m->len, sizeof m->in - 1 - m->len, 0);
+			if (n < 0 && (errno == EAGAIN || errno == EINTR))
+				continue;
+			if (n <= 0) {
+				mc_failf("client %d: %s in round %d", who[k], n ? strerror(errno) : "EOF", m->round);
+				break;
+			}
+			m->len += (size_t)n;
+			if (mc_consume(m, who[k]) && m->done)
+				active--;
+		}
+	}
+	long took = now_ms() - t0;
+	for (int i = 0; i < N; i++)
+		close(mc[i].fd);
+	free(mc);
+	free(pf);
+	free(who);
+	if (mc_fails)
+		fail_msg("%d failure(s); the first: %s", mc_fails, mc_fail_msg);
+	if (active)
+		fail_msg("%d of %d clients unfinished after %ld ms", active, N, took);
+	fprintf(stderr, "500 clients, %d replies checked in %ld ms\n",
+	        N * MC_ROUNDS * MC_PER_ROUND, took);
+	client *c = cl_open();
+	assert_true(stat_value(c, "connections_total") >= N);
+	cl_close(c);
+}
+
+/* A client for the threads: no cmocka calls, errors are returned. */
+typedef struct {
+	int fd;
+	size_t start, end;
+	char buf[8192];
+} tclient;
+
+static int tc_open(tclient *t, int port)
+{
+	memset(t, 0, sizeof *t);
+	t->fd = socket(AF_INET, SOCK_STREAM, 0);
+	if (t->fd < 0)
+		return -1;
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	int one = 1;
+	setsockopt(t->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	if (connect(t->fd, (struct sockaddr *)&a, sizeof a)) {
+		close(t->fd);
+		t->fd = -1;
+		return -1;
+	}
+	return 0;
+}
+
+static int tc_send(tclient *t, const char *s)
+{
+	size_t n = strlen(s);
+	while (n) {
+		ssize_t w = send(t->fd, s, n, MSG_NOSIGNAL);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		s += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* One line into out (without "\n") by the deadline; its length or -1. */
+static ssize_t tc_line(tclient *t, char *out, size_t cap, long deadline)
+{
+	for (;;) {
+		char *nl = memchr(t->buf + t->start, '\n', t->end - t->start);
+		if (nl) {
+			size_t n = (size_t)(nl - (t->buf + t->start));
+			if (n >= cap)
+				return -1;
+			memcpy(out, t->buf + t->start, n);
+			out[n] = 0;
+			t->start += n + 1;
+			return (ssize_t)n;
+		}
+		memmove(t->buf, t->buf + t->start, t->end - t->start);
+		t->end -= t->start;
+		t->start = 0;
+		if (t->end == sizeof t->buf)
+			return -1;
+		struct pollfd pf = { t->fd, POLLIN, 0 };
+		long left = deadline - now_ms();
+		if (left <= 0 || poll(&pf, 1, (int)left) <= 0)
+			return -1;
+		ssize_t r = recv(t->fd, t->buf + t->end, sizeof t->buf - t->end, 0);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return -1;
+		t->end += (size_t)r;
+	}
+}
+
+typedef struct {
+	atomic_int *stop;
+	long answers, old_total, new_total, failures;
+	char first_failure[300];
+} load_arg;
+
+/* Keeps sending COUNT 外商投资 (8 pipelined at a time) until told to stop;
+ * every answer must be the old index's total (3) or the new one's (4). */
+static void *load_thread(void *p)
+{
+	load_arg *a = p;
+	tclient *t = malloc(sizeof *t);
+	if (!t || tc_open(t, server_port)) {
+		a->failures++;
+		snprintf(a->first_failure, sizeof a->first_failure, "cannot connect");
+		free(t);
+		return NULL;
+	}
+	char batch[8 * 32] = "", st[256];
+	for (int i = 0; i < 8; i++)
+		strcat(batch, "COUNT 外商投资\n");
+	long end = now_ms() + 3 * WAIT_MS;
+	while (!atomic_load(a->stop) && now_ms() < end && !a->failures) {
+		if (tc_send(t, batch)) {
+			a->failures++;
+			snprintf(a->first_failure, sizeof a->first_failure, "send: %s", strerror(errno));
+			break;
+		}
+		for (int i = 0; i < 8; i++) {
+			if (tc_line(t, st, sizeof st, now_ms() + WAIT_MS) < 0) {
+				a->failures++;
+				snprintf(a->first_failure, sizeof a->first_failure, "no answer");
+				break;
+			}
+			a->answers++;
+			if (!strcmp(st, "OK 0 3")) {
+				a->old_total++;
+			} else if (!strcmp(st, "OK 0 4")) {
+				a->new_total++;
+			} else if (a->failures++ == 0) {
+				snprintf(a->first_failure, sizeof a->first_failure, "answer \"%s\"", st);
+			}
+		}
+	}
+	close(t->fd);
+	free(t);
+	return NULL;
+}
+
+enum { RELOADS = 10 };
+typedef struct {
+	int done, failures;
+	char first_failure[400];
+} reload_arg;
+
+/* Puts the index file with n documents at the served path atomically. */
+static int swap_in(int n)
+{
+	const char *src = test_tmp_path(n == NDOCS_A ? "a.idx" : "b.idx");
+	const char *tmp = test_tmp_path("swap.idx"), *dst = test_tmp_path("server.idx");
+	unlink(tmp);
+	return link(src, tmp) || rename(tmp, dst) ? -1 : 0;
+}
+
+/* The fifth client: RELOAD, alternately the 6- and the 4-document index. */
+static void *reload_thread(void *p)
+{
+	reload_arg *a = p;
+	tclient *t = malloc(sizeof *t);
+	if (!t || tc_open(t, server_port)) {
+		a->failures++;
+		snprintf(a->first_failure, sizeof a->first_failure, "cannot connect");
+		free(t);
+		return NULL;
+	}
+	char st[256], want[64];
+	for (int k = 0; k < RELOADS; k++) {
+		usleep(60000);
+		int n = k % 2 == 0 ? NDOCS_B : NDOCS_A;
+		snprintf(want, sizeof want, "OK 0 reloaded %d", n);
+		if (swap_in(n)) {
+			snprintf(a->first_failure, sizeof a->first_failure, "swap_in: %s", strerror(errno));
+			a->failures++;
+			break;
+		}
+		if (tc_send(t, "RELOAD\n") || tc_line(t, st, sizeof st, now_ms() + WAIT_MS) < 0) {
+			snprintf(a->first_failure, sizeof a->first_failure, "RELOAD %d: no answer", k);
+			a->failures++;
+			break;
+		}
+		if (strcmp(st, want)) {
+			snprintf(a->first_failure, sizeof a->first_failure, "RELOAD %d: \"%s\", expected \"%s\"",
+			         k, st, want);
+			a->failures++;
+			break;
+		}
+		a->done++;
+	}
+	usleep(60000);
+	close(t->fd);
+	free(t);
+	return NULL;
+}
+
+/* RELOAD under continuous load: 4 clients keep counting while a fifth
+ * reloads 10 times; every answer is the old or the new total. */
+static void test_reload_under_load(void **state)
+{
+	build_index(NDOCS_A, test_tmp_path("a.idx"));
+	build_index(NDOCS_B, test_tmp_path("b.idx"));
+	assert_int_equal(swap_in(NDOCS_A), 0);
+	client *c = cl_open();
+	expect(c, "RELOAD\n", "OK 0 reloaded 4");
+	long reloads0 = stat_value(c, "reloads");
+
+	enum { NLOAD = 4 };
+	atomic_int stop = 0;
+	load_arg la[NLOAD];
+	reload_arg ra;
+	memset(la, 0, sizeof la);
+	memset(&ra, 0, sizeof ra);
+	pthread_t th[NLOAD + 1];
+	long t0 = now_ms();
+	for (int i = 0; i < NLOAD; i++) {
+		la[i].stop = &stop;
+		assert_int_equal(pthread_create(&th[i], NULL, load_thread, &la[i]), 0);
+	}
+	assert_int_equal(pthread_create(&th[NLOAD], NULL, reload_thread, &ra), 0);
+	pthread_join(th[NLOAD], NULL);
+	atomic_store(&stop, 1);
+	long answers = 0, olds = 0, news = 0, fails = 0;
+	for (int i = 0; i < NLOAD; i++) {
+		pthread_join(th[i], NULL);
+		answers += la[i].answers;
+		olds += la[i].old_total;
+		news += la[i].new_total;
+		fails += la[i].failures;
+		if (la[i].failures)
+			fprintf(stderr, "load client %d: %ld failure(s), the first: %s\n", i, la[i].failures,
+			        la[i].first_failure);
+	}
+	fprintf(stderr, "reload under load: %d reloads, %ld answers (%ld old, %ld new), "
+	        "%ld failed, %ld ms\n", ra.done, answers, olds, news, fails, now_ms() - t0);
+	if (ra.failures)
+		fail_msg("reloader: %s", ra.first_failure);
+	assert_int_equal(ra.done, RELOADS);
+	assert_int_equal(fails, 0);
+	assert_true(olds > 0 && news > 0);
+	assert_int_equal(olds + news, answers);
+	/* the last reload was of the 4-document index */
+	expect(c, "COUNT 外商投资\n", "OK 0 3");
+	assert_int_equal(stat_value(c, "reloads"), reloads0 + RELOADS);
+	cl_close(c);
+}
+
+static long vm_rss_kb(pid_t pid)
+{
+	char path[64], line[256];
+	snprintf(path, sizeof path, "/proc/%ld/status", (long)pid);
+	FILE *f = fopen(path, "r");
+	assert_non_null(f);
+	long kb = -1;
+	while (fgets(line, sizeof line, f))
+		if (!strncmp(line, "VmRSS:", 6))
+			kb = atol(line + 6);
+	fclose(f);
+	assert_true(kb > 0);
+	return kb;
+}
+
+/* Clients that pipeline many SEARCHes and never read the replies: the
+ * others keep getting answers promptly and the server's memory stays
+ * bounded (the stalled ones are paused at --max-output). */
+static void test_slow_readers(void **state)
+{
+	enum { NSLOW = 3, MAX_BYTES = 64 << 20 };
+	long rss0 = vm_rss_kb(server_pid);
+	client *c = cl_open();
+	long paused0 = stat_value(c, "output_paused");
+	const char *one = "SEARCH 外商投资\n";
+	size_t onelen = strlen(one), chunk = 1000 * onelen;
+	char *req = malloc(chunk);
+	assert_non_null(req);
+	for (size_t i = 0; i < 1000; i++)
+		memcpy(req + i * onelen, one, onelen);
+	client *slow[NSLOW];
+	size_t sent[NSLOW];
+	long t0 = now_ms();
+	for (int s = 0; s < NSLOW; s++) {
+		slow[s] = cl_open();
+		fcntl(slow[s]->fd, F_SETFL, O_NONBLOCK);
+		sent[s] = 0;
+		/* send until the server has stopped reading for 300 ms (or 64 MB) */
+		size_t off = 0;
+		long end = now_ms() + WAIT_MS;
+		while (sent[s] < MAX_BYTES && now_ms() < end) {
+			ssize_t w = send(slow[s]->fd, req + off, chunk - off, MSG_NOSIGNAL);
+			if (w > 0) {
+				sent[s] += (size_t)w;
+				off = (off + (size_t)w) % chunk;
+				continue;
+			}
+			if (w < 0 && errno != EAGAIN && errno != EINTR)
+				fail_msg("slow client %d: send: %s", s, strerror(errno));
+			struct pollfd pf = { slow[s]->fd, POLLOUT, 0 };
+			if (poll(&pf, 1, 300) == 0)
+				break;
+		}
+		/* meanwhile another client is answered promptly */
+		long worst = 0;
+		for (int i = 0; i < 50; i++) {
+			long q0 = now_ms();
+			expect(c, "COUNT 外商投资\n", "OK 0 3");
+			if (now_ms() - q0 > worst)
+				worst = now_ms() - q0;
+		}
+		if (worst > 1000)
+			fail_msg("a COUNT took %ld ms while %d client(s) were not reading", worst, s + 1);
+	}
+	/* each stalled connection reaches --max-output, where the server stops
+	 * reading its requests (a slow server may still be working through them) */
+	long paused, end = now_ms() + WAIT_MS;
+	while ((paused = stat_value(c, "output_paused") - paused0) < NSLOW && now_ms() < end)
+		usleep(20000);
+	long rss1 = vm_rss_kb(server_pid);
+	/* new connections are served too, each promptly */
+	long worst = 0;
+	for (int i = 0; i < 20; i++) {
+		long q0 = now_ms();
+		client *d = cl_open();
+		expect(d, "SEARCH limit=1 fields=id 外商投资\n", "OK 1 total=3 ");
+		cl_close(d);
+		if (now_ms() - q0 > worst)
+			worst = now_ms() - q0;
+	}
+	fprintf(stderr, "slow readers: sent %zu, %zu, %zu request bytes unread; server RSS %ld -> %ld KiB; "
+	        "%ld pauses; slowest new client %ld ms; %ld ms in all\n", sent[0], sent[1], sent[2],
+	        rss0, rss1, paused, worst, now_ms() - t0);
+	for (int s = 0; s < NSLOW; s++)
+		cl_close(slow[s]);
+	free(req);
+	assert_true(worst < 1000);
+	assert_true(paused >= NSLOW);
+	assert_true(rss1 - rss0 < 200 * 1024);
+	expect(c, "PING\n", "OK 0 PONG");
+	cl_close(c);
+}
+
+/* The server of a limits test; killed by its teardown whatever happens. */
+static pid_t limits_pid = -1;
+static int limits_log = -1;
+
+static int stop_limits_server(void **state)
+{
+	kill_server(limits_pid, limits_log);
+	limits_pid = -1;
+	limits_log = -1;
+	unlink(test_tmp_path("limits.idx"));
+	return 0;
+}
+
+/* --max-conns 3: the 4th connection gets ERR BUSY and is closed; once one
+ * closes, a new connection is served. */
+static void test_max_conns(void **state)
+{
+	const char *idx = test_tmp_path("limits.idx");
+	build_index(NDOCS_A, idx);
+	static const char *const extra[] = { "--threads", "2", "--max-conns", "3", NULL };
+	int port;
+	limits_pid = spawn_server(idx, extra, &port, &limits_log);
+	client *c[3];
+	for (int i = 0; i < 3; i++) {
+		c[i] = cl_open_port(port);
+		expect(c[i], "PING\n", "OK 0 PONG");
+	}
+	char st[256];
+	client *x = cl_open_port(port);
+	ssize_t n = cl_line(x, st, sizeof st);
+	if (n < 0 || strcmp(st, "ERR BUSY too many connections (limit 3)"))
+		fail_msg("4th connection: %s", n < 0 ? "closed without ERR BUSY" : st);
+	assert_int_equal(cl_line(x, st, sizeof st), -1);
+	cl_close(x);
+	for (int i = 0; i < 3; i++)
+		expect(c[i], "PING\n", "OK 0 PONG");   /* the others are unaffected */
+	assert_true(stat_value(c[0], "connections_rejected") >= 1);
+	cl_close(c[2]);
+	/* the slot frees once the server has seen the close */
+	bool served = false;
+	long end = now_ms() + WAIT_MS;
+	while (!served && now_ms() < end) {
+		x = cl_open_port(port);
+		cl_sends(x, "PING\n");
+		served = cl_line(x, st, sizeof st) > 0 && !strcmp(st, "OK 0 PONG");
+		cl_close(x);
+		if (!served)
+			usleep(20000);
+	}
+	cl_close(c[0]);
+	cl_close(c[1]);
+	assert_true(served);
+}
+
+/* --idle-timeout 1: an idle connection is closed after about a second, a
+ * busy one stays open, and one that stops reading its replies (paused at
+ * --max-output) is closed too, as its output makes no progress. */
+static void test_idle_timeout(void **state)
+{
+	const char *idx = test_tmp_path("limits.idx");
+	build_index(NDOCS_A, idx);
+	static const char *const extra[] = { "--threads", "2", "--idle-timeout", "1",
+	                                     "--max-output", "4096", NULL };
+	int port;
+	limits_pid = spawn_server(idx, extra, &port, &limits_log);
+	client *idle = cl_open_port(port), *busy = cl_open_port(port), *stalled = cl_open_port(port);
+	expect(idle, "PING\n", "OK 0 PONG");
+	/* the stalled one: many SEARCHes, as much as goes out at once, never read */
+	fcntl(stalled->fd, F_SETFL, O_NONBLOCK);
+	static char req[20 * 4096];
+	size_t onelen = strlen("SEARCH 外商投资\n"), sent = 0;
+	for (size_t i = 0; i + onelen <= sizeof req; i += onelen)
+		memcpy(req + i, "SEARCH 外商投资\n", onelen);
+	for (int i = 0; i < 16; i++) {
+		ssize_t w = send(stalled->fd, req, sizeof req / onelen * onelen, MSG_NOSIGNAL);
+		if (w <= 0)
+			break;
+		sent += (size_t)w;
+	}
+	assert_true(sent > 0);
+	long t0 = now_ms(), closed_after = -1;
+	expect(busy, "PING\n", "OK 0 PONG");
+	while (now_ms() - t0 < 2500) {
+		usleep(100000);
+		expect(busy, "COUNT 外商投资\n", "OK 0 3");
+		char b;
+		if (closed_after < 0 && recv(idle->fd, &b, 1, MSG_DONTWAIT) == 0)
+			closed_after = now_ms() - t0;
+	}
+	expect(busy, "PING\n", "OK 0 PONG");
+	long idle_closed = stat_value(busy, "idle_closed");
+	long paused = stat_value(busy, "output_paused");
+	/* the stalled connection ends after the replies it was sent */
+	long end = now_ms() + WAIT_MS, got = 0;
+	ssize_t r;
+	for (;;) {
+		struct pollfd pf = { stalled->fd, POLLIN, 0 };
+		if (now_ms() >= end || poll(&pf, 1, (int)(end - now_ms())) <= 0)
+			fail_msg("the stalled connection is still open after %ld reply bytes", got);
+		r = recv(stalled->fd, req, sizeof req, 0);
+		if (r <= 0 && !(r < 0 && (errno == EAGAIN || errno == EINTR)))
+			break;
+		if (r > 0)
+			got += r;
+	}
+	cl_close(idle);
+	cl_close(busy);
+	cl_close(stalled);
+	fprintf(stderr, "idle connection closed after %ld ms; the stalled one after %ld reply bytes "
+	        "(%zu request bytes sent)\n", closed_after, got, sent);
+	assert_true(closed_after >= 800 && closed_after <= 2500);
+	assert_true(paused >= 1);
+	assert_int_equal(idle_closed, 2);
+}
+
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -568,6 +1240,11 @@ int main(void)
 		cmocka_unit_test(test_pipeline),
 		cmocka_unit_test(test_split_writes),
 		cmocka_unit_test(test_reload),
+		cmocka_unit_test(test_concurrent_clients),
+		cmocka_unit_test(test_reload_under_load),
+		cmocka_unit_test(test_slow_readers),
+		cmocka_unit_test_teardown(test_max_conns, stop_limits_server),
+		cmocka_unit_test_teardown(test_idle_timeout, stop_limits_server),
 		cmocka_unit_test(test_sigterm),
 	};
 	return cmocka_run_group_tests(tests, start_server, stop_server);
