@@ -31,6 +31,8 @@ static const cfg_def defs[] = {
 	{ "index", 'i', CFG_STR, F(index_path), 0, 0, 0, NULL, "index file to serve (required)" },
 	{ "bind", 0, CFG_STR, F(bind), 0, 0, 0, "127.0.0.1", "address to listen on" },
 	{ "port", 'p', CFG_INT, F(port), 0, 65535, 7878, NULL, "TCP port (0: any free port)" },
+	{ "http-port", 0, CFG_INT, F(http_port), 0, 65535, -1, NULL,
+	  "HTTP/JSON port (0: any free port; default: none)" },
 	{ "threads", 't', CFG_INT, F(threads), 1, SERVER_MAX_THREADS, 0, NULL,
 	  "worker threads (default: one per core)" },
 	{ "max-line", 0, CFG_INT, F(max_line), 16, PROTO_MAX_LINE, PROTO_MAX_LINE, NULL,
@@ -55,7 +57,7 @@ void config_usage(FILE *f)
 			         d->kind == CFG_INT ? "N" : "S");
 		else
 			snprintf(flag, sizeof flag, "    --%s %s", d->name, d->kind == CFG_INT ? "N" : "S");
-		if (d->kind == CFG_INT && d->def)
+		if (d->kind == CFG_INT && d->def > 0)
 			fprintf(f, "  %-26s %s (%lld..%lld, default %lld)\n", flag, d->help, d->min, d->max, d->def);
 		else if (d->kind == CFG_INT)
 			fprintf(f, "  %-26s %s (%lld..%lld)\n", flag, d->help, d->min, d->max);

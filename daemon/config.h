@@ -29,6 +29,8 @@ typedef struct {
 	const char *index_path;   /* -i, --index: the index file (required) */
 	const char *bind;         /* --bind: address to listen on */
 	long long port;           /* --port: TCP port; 0 picks a free one */
+	long long http_port;      /* --http-port: HTTP/JSON port; 0 picks a free
+	                             one; -1 (the default) is no HTTP port */
 	long long threads;        /* --threads: worker threads */
 	long long max_line;       /* --max-line: bytes per request, newline included */
 	long long max_conns;      /* --max-conns: open connections, all workers */

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "daemon/config.h"
+#include "daemon/http.h"
 #include "daemon/index_holder.h"
 #include "daemon/log.h"
 #include "daemon/stats.h"
@@ -23,6 +24,7 @@ typedef struct {
 	index_holder *holder;
 	worker **workers;
 	int nworkers;
+	http_server *http;
 	struct event_base *base;
 } server;
 
@@ -33,6 +35,8 @@ static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
 	        sig == SIGINT ? "SIGINT" : "SIGTERM", SERVER_DRAIN_SECONDS);
 	for (int i = 0; i < s->nworkers; i++)
 		worker_stop(s->workers[i]);
+	if (s->http)
+		http_stop(s->http);
 	event_base_loopexit(s->base, NULL);
 }
 
@@ -110,6 +114,20 @@ static int start_workers(server *s)
 			return -1;
 		}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (s->cfg.http_port >= 0) {
+		s->http = http_new(&s->cfg, (int)s->cfg.http_port, s->holder, &s->stats, err, sizeof err);
+		if (!s->http) {
+			log_msg(LOGL_ERROR, "--http-port: %s", err);
+			return -1;
+		}
+		if (http_start(s->http)) {
+			log_msg(LOGL_ERROR, "cannot start the http thread");
+			http_join_free(s->http);
+			s->http = NULL;
+			return -1;
+		}
+		log_msg(LOGL_INFO, "http listening on %s:%d", s->cfg.bind, http_port(s->http));
+	}
 	char at[128];
 	addr_text((struct sockaddr *)&ss, sslen, at, sizeof at);
 	log_msg(LOGL_INFO, "listening on %s, %d threads, max line %lld, max connections %lld, "
@@ -169,11 +187,14 @@ int main(int argc, char **argv)
 	} else {
 		for (int i = 0; i < s.nworkers; i++)
 			worker_stop(s.workers[i]);
+		if (s.http)
+			http_stop(s.http);
 	}
 out:
 	for (int i = 0; i < s.nworkers; i++)
 		worker_join_free(s.workers[i]);
 	free(s.workers);
+	http_join_free(s.http);
 	if (sig_term)
 		event_free(sig_term);
 	if (sig_int)

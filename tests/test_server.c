@@ -31,6 +31,7 @@
 #include "indexer/corpus.h"
 #include "indexer/writer.h"
 #include "tests/testutil.h"
+#include <cjson/cJSON.h>
 
 /* How long any single wait on the server may take before the test fails. */
 #define WAIT_MS 10000
@@ -99,8 +100,11 @@ static void drain_log(void)
 /* Starts $BIN/sousuo-server on index idx with the extra arguments (NULL
  * terminated) on an ephemeral loopback port; returns its pid, port and the
  * read end of its stderr (non-blocking). */
+static int last_http_port;   /* the --http-port the last spawned server logged */
+
 static pid_t spawn_server(const char *idx, const char *const *extra, int *port, int *logfd)
 {
+	last_http_port = 0;
 	char exe[512];
 	snprintf(exe, sizeof exe, "%s/sousuo-server", test_bin_dir());
 	const char *argv[32] = { exe, "-i", idx, "--port", "0" };
@@ -141,8 +145,15 @@ static pid_t spawn_server(const char *idx, const char *const *extra, int *port, 
 		}
 		len += (size_t)n;
 		log[len] = 0;
-		char *at = strstr(log, "listening on ");
+		/* the line protocol's "listening on", not "http listening on" */
+		char *at = log;
+		while ((at = strstr(at, "listening on ")) && at - log >= 5 && !memcmp(at - 5, "http ", 5))
+			at += 13;
 		char *eol = at ? strchr(at, '\n') : NULL;
+		char *hat = strstr(log, "http listening on ");
+		char *hcolon = hat ? strchr(hat + 18, ':') : NULL;
+		if (hcolon && strchr(hcolon, '\n'))
+			last_http_port = atoi(hcolon + 1);
 		if (eol) {
 			char *colon = strchr(at + 13, ':');
 			assert_non_null(colon);
@@ -1231,6 +1242,168 @@ static void test_idle_timeout(void **state)
 	assert_int_equal(idle_closed, 2);
 }
 
+/* ---- the HTTP/JSON port ---- */
+
+/* One raw HTTP/1.1 GET on a new connection; returns the status code and the
+ * body parsed as JSON (NULL if it is not). */
+static int http_get(int port, const char *path, cJSON **json)
+{
+	client *c = cl_open_port(port);
+	char req[1024];
+	snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", path);
+	cl_sends(c, req);
+	static char buf[1 << 17];
+	size_t len = 0;
+	long end = now_ms() + WAIT_MS;
+	for (;;) {
+		struct pollfd pf = { c->fd, POLLIN, 0 };
+		if (now_ms() >= end || poll(&pf, 1, (int)(end - now_ms())) <= 0)
+			fail_msg("GET %s: no complete reply", path);
+		ssize_t n = recv(c->fd, buf + len, sizeof buf - 1 - len, 0);
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+		assert_true(len < sizeof buf - 1);
+	}
+	buf[len] = 0;
+	cl_close(c);
+	int status = 0;
+	if (sscanf(buf, "HTTP/1.1 %d", &status) != 1)
+		fail_msg("GET %s: bad status line: %.80s", path, buf);
+	char *body = strstr(buf, "\r\n\r\n");
+	assert_non_null(body);
+	assert_non_null(strstr(buf, "Content-Type: application/json"));
+	*json = cJSON_Parse(body + 4);
+	if (!*json)
+		fail_msg("GET %s: body is not JSON: %.200s", path, body + 4);
+	return status;
+}
+
+static void expect_http_error(int port, const char *path, int status, const char *code)
+{
+	cJSON *j;
+	int st = http_get(port, path, &j);
+	if (st != status)
+		fail_msg("GET %s: status %d, want %d", path, st, status);
+	cJSON *e = cJSON_GetObjectItem(j, "error");
+	assert_non_null(e);
+	const char *cw = cJSON_GetStringValue(cJSON_GetObjectItem(e, "code"));
+	assert_non_null(cw);
+	assert_string_equal(cw, code);
+	assert_non_null(cJSON_GetStringValue(cJSON_GetObjectItem(e, "message")));
+	cJSON_Delete(j);
+}
+
+static double json_num(cJSON *o, const char *name)
+{
+	cJSON *v = cJSON_GetObjectItem(o, name);
+	if (!cJSON_IsNumber(v))
+		fail_msg("\"%s\" is not a number", name);
+	return cJSON_GetNumberValue(v);
+}
+
+static void test_http(void **state)
+{
+	const char *idx = test_tmp_path("limits.idx");
+	build_index(NDOCS_A, idx);
+	static const char *const extra[] = { "--threads", "2", "--http-port", "0", NULL };
+	int port;
+	limits_pid = spawn_server(idx, extra, &port, &limits_log);
+	int hp = last_http_port;
+	assert_true(hp > 0 && hp != port);
+	cJSON *j;
+
+	assert_int_equal(http_get(hp, "/health", &j), 200);
+	assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(j, "status")), "ok");
+	assert_int_equal((int)json_num(j, "documents"), NDOCS_A);
+	cJSON_Delete(j);
+
+	/* the line protocol's COUNT, to compare with */
+	client *c = cl_open_port(port);
+	char st[256];
+	cl_sends(c, "COUNT 外商投资\n");
+	assert_true(cl_line(c, st, sizeof st) > 0);
+	assert_true(!strncmp(st, "OK 0 ", 5));
+	int line_total = atoi(st + 5);
+	assert_int_equal(line_total, 3);
+	cl_close(c);
+
+	assert_int_equal(http_get(hp, "/search?q=%E5%A4%96%E5%95%86%E6%8A%95%E8%B5%84", &j), 200);
+	assert_int_equal((int)json_num(j, "total"), line_total);
+	assert_true(cJSON_IsTrue(cJSON_GetObjectItem(j, "exact")));
+	json_num(j, "took_us");
+	cJSON *hits = cJSON_GetObjectItem(j, "hits");
+	assert_true(cJSON_IsArray(hits));
+	assert_int_equal(cJSON_GetArraySize(hits), line_total);
+	for (int i = 0; i < cJSON_GetArraySize(hits); i++) {
+		cJSON *h = cJSON_GetArrayItem(hits, i);
+		assert_int_equal((int)json_num(h, "rank"), i + 1);
+		int id = (int)json_num(h, "id");
+		assert_true(id >= 0 && id < NDOCS_A);
+		json_num(h, "score");
+		assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(h, "title")), DOCS[id].title);
+		assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(h, "path")), DOCS[id].path);
+		assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(h, "category")),
+		                    DOCS[id].category);
+		assert_non_null(cJSON_GetStringValue(cJSON_GetObjectItem(h, "date")));
+		const char *snip = cJSON_GetStringValue(cJSON_GetObjectItem(h, "snippet"));
+		assert_non_null(snip);
+		assert_non_null(strstr(snip, "【外商投资】"));
+	}
+	cJSON_Delete(j);
+
+	/* limit, offset, snippet=off */
+	assert_int_equal(http_get(hp, "/search?q=%E5%A4%96%E5%95%86%E6%8A%95%E8%B5%84&limit=1&offset=1"
+	                          "&snippet=off", &j), 200);
+	assert_int_equal((int)json_num(j, "total"), line_total);
+	hits = cJSON_GetObjectItem(j, "hits");
+	assert_int_equal(cJSON_GetArraySize(hits), 1);
+	assert_int_equal((int)json_num(cJSON_GetArrayItem(hits, 0), "rank"), 2);
+	assert_null(cJSON_GetObjectItem(cJSON_GetArrayItem(hits, 0), "snippet"));
+	cJSON_Delete(j);
+
+	assert_int_equal(http_get(hp, "/count?q=%E5%A4%96%E5%95%86%E6%8A%95%E8%B5%84", &j), 200);
+	assert_int_equal((int)json_num(j, "total"), line_total);
+	cJSON_Delete(j);
+
+	/* doc 2's body holds a TAB and a backslash: JSON-escaped, then parsed back */
+	assert_int_equal(http_get(hp, "/doc/2", &j), 200);
+	assert_int_equal((int)json_num(j, "id"), 2);
+	assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(j, "title")), DOCS[2].title);
+	assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(j, "category")), DOCS[2].category);
+	assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(j, "date")), "2020-05-28");
+	const char *text = cJSON_GetStringValue(cJSON_GetObjectItem(j, "text"));
+	assert_non_null(text);
+	assert_non_null(strstr(text, "\tTAB 与 \\ 反斜杠"));
+	cJSON_Delete(j);
+	assert_int_equal(http_get(hp, "/doc/0", &j), 200);
+	assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(j, "path")), DOCS[0].path);
+	cJSON_Delete(j);
+
+	assert_int_equal(http_get(hp, "/stats", &j), 200);
+	assert_int_equal((int)json_num(j, "documents"), NDOCS_A);
+	assert_true(json_num(j, "requests") >= 1);
+	assert_non_null(cJSON_GetStringValue(cJSON_GetObjectItem(j, "index_file")));
+	cJSON_Delete(j);
+
+	expect_http_error(hp, "/doc/999999", 404, "NOTFOUND");
+	expect_http_error(hp, "/doc/abc", 404, "NOTFOUND");
+	expect_http_error(hp, "/search", 400, "QUERY");
+	expect_http_error(hp, "/search?q=", 400, "QUERY");
+	expect_http_error(hp, "/count", 400, "QUERY");
+	expect_http_error(hp, "/search?q=%28", 400, "QUERY");
+	expect_http_error(hp, "/search?q=x&limit=abc", 400, "ARGS");
+	expect_http_error(hp, "/search?q=x&limit=1%20offset=2", 400, "ARGS");
+	expect_http_error(hp, "/nope", 404, "NOTFOUND");
+
+	/* a POST is refused with 405 */
+	c = cl_open_port(hp);
+	cl_sends(c, "POST /search HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+	assert_true(cl_line(c, st, sizeof st) > 0);
+	assert_true(!strncmp(st, "HTTP/1.1 405", 12));
+	cl_close(c);
+}
+
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -1245,6 +1418,7 @@ int main(void)
 		cmocka_unit_test(test_slow_readers),
 		cmocka_unit_test_teardown(test_max_conns, stop_limits_server),
 		cmocka_unit_test_teardown(test_idle_timeout, stop_limits_server),
+		cmocka_unit_test_teardown(test_http, stop_limits_server),
 		cmocka_unit_test(test_sigterm),
 	};
 	return cmocka_run_group_tests(tests, start_server, stop_server);
