@@ -84,8 +84,11 @@ typedef struct {
 	char *end;
 } cmd_reply;
 
-/* Runs h->line as a command.  0 with *r filled (OK or ERR), -1 after sending
- * a 500 for a reply that cannot be read. */
+static void send_cmd_error(http_server *h, struct evhttp_request *req, const cmd_reply *r);
+
+/* Runs h->line as a command.  0 with *r filled for an OK reply; -1 after
+ * sending the HTTP error for an ERR reply, or a 500 for a reply that cannot
+ * be read. */
 static int run_cmd(http_server *h, struct evhttp_request *req, cmd_reply *r)
 {
 	proto_buf *o = &h->reply;
@@ -101,7 +104,25 @@ static int run_cmd(http_server *h, struct evhttp_request *req, cmd_reply *r)
 	}
 	r->next = nl + 1;
 	r->end = o->p + o->len;
+	if (!r->st.ok) {
+		send_cmd_error(h, req, r);
+		return -1;
+	}
 	return 0;
+}
+
+/* Runs the command "word arg" (arg may be NULL): run_cmd over a line made
+ * here. */
+static int run_line(http_server *h, struct evhttp_request *req, const char *word,
+                    const char *arg, cmd_reply *r)
+{
+	proto_buf_reset(&h->line);
+	json_raw(&h->line, word);
+	if (arg) {
+		json_raw(&h->line, " ");
+		json_raw(&h->line, arg);
+	}
+	return run_cmd(h, req, r);
 }
 
 /* The next reply line, its "\n" replaced by NUL; NULL at the end. */
@@ -229,10 +250,6 @@ static void do_search(http_server *h, struct evhttp_request *req, struct evkeyva
 	cmd_reply r;
 	if (run_cmd(h, req, &r))
 		return;
-	if (!r.st.ok) {
-		send_cmd_error(h, req, &r);
-		return;
-	}
 	uint64_t total = 0, took = 0;
 	int exact = 1;
 	char info[128];
@@ -279,16 +296,9 @@ static void do_count(http_server *h, struct evhttp_request *req, struct evkeyval
 	const char *q = get_query(h, req, params);
 	if (!q)
 		return;
-	proto_buf_reset(&h->line);
-	json_raw(&h->line, "COUNT ");
-	json_raw(&h->line, q);
 	cmd_reply r;
-	if (run_cmd(h, req, &r))
+	if (run_line(h, req, "COUNT", q, &r))
 		return;
-	if (!r.st.ok) {
-		send_cmd_error(h, req, &r);
-		return;
-	}
 	proto_buf *b = &h->json;
 	proto_buf_reset(b);
 	json_raw(b, "{\"total\":");
@@ -327,16 +337,9 @@ static void do_doc(http_server *h, struct evhttp_request *req, const char *id)
 		send_error(h, req, 404, "NOTFOUND", "no such document", 16);
 		return;
 	}
-	proto_buf_reset(&h->line);
-	json_raw(&h->line, "GET ");
-	json_raw(&h->line, id);
 	cmd_reply r;
-	if (run_cmd(h, req, &r))
+	if (run_line(h, req, "GET", id, &r))
 		return;
-	if (!r.st.ok) {
-		send_cmd_error(h, req, &r);
-		return;
-	}
 	proto_buf *b = &h->json;
 	proto_buf_reset(b);
 	json_raw(b, "{\"id\":");
@@ -352,15 +355,9 @@ static void do_doc(http_server *h, struct evhttp_request *req, const char *id)
 
 static void do_stats(http_server *h, struct evhttp_request *req, bool health)
 {
-	proto_buf_reset(&h->line);
-	json_raw(&h->line, "STATS");
 	cmd_reply r;
-	if (run_cmd(h, req, &r))
+	if (run_line(h, req, "STATS", NULL, &r))
 		return;
-	if (!r.st.ok) {
-		send_cmd_error(h, req, &r);
-		return;
-	}
 	proto_buf *b = &h->json;
 	proto_buf_reset(b);
 	if (!health) {
