@@ -27,8 +27,13 @@ struct snippet_ctx {
 	size_t ntoks, cap;
 	span *spans;
 	size_t nspans, capspans;
-	const query_node *terms[64];
+	const query_node *terms[SNIPPET_MAX_TERMS];
 	uint32_t nterms;
+	uint32_t kfirst[SNIPPET_MAX_TERMS];
+	uint64_t *keys;
+	size_t capkeys;
+	size_t last_start[SNIPPET_MAX_TERMS];  /* source byte where term t last began */
+	uint64_t seen;                         /* terms found so far */
 	char *out;
 	size_t outcap, outlen;
 };
@@ -57,6 +62,7 @@ void snippet_ctx_free(snippet_ctx *s)
 	text_tokenizer_free(s->tk);
 	free(s->toks);
 	free(s->spans);
+	free(s->keys);
 	free(s->out);
 	free(s);
 }
@@ -64,7 +70,7 @@ void snippet_ctx_free(snippet_ctx *s)
 static void collect_terms(snippet_ctx *s, const query_node *n)
 {
 	if (n->kind == QN_TERM) {
-		if (s->nterms < 64)
+		if (s->nterms < SNIPPET_MAX_TERMS)
 			s->terms[s->nterms++] = n;
 	} else if (n->kind == QN_AND || n->kind == QN_OR) {
 		for (uint32_t i = 0; i < n->nkids; i++)
@@ -92,34 +98,65 @@ static int cmp_span(const void *a, const void *b)
 	return x->start < y->start ? -1 : x->start > y->start ? 1 : (x->end > y->end) - (x->end < y->end);
 }
 
-/* Finds every occurrence of every term in the token list. */
-static int find_spans(snippet_ctx *s)
+/* The query term keys, flattened: term t's tokens are keys[kfirst[t] ..
+ * kfirst[t] + terms[t]->ntoks). */
+static int collect_keys(snippet_ctx *s)
 {
+	size_t need = 0;
+	for (uint32_t t = 0; t < s->nterms; t++)
+		need += s->terms[t]->ntoks;
+	if (need > s->capkeys) {
+		uint64_t *k = realloc(s->keys, need * sizeof *k);
+		if (!k)
+			return -1;
+		s->keys = k;
+		s->capkeys = need;
+	}
+	size_t at = 0;
 	for (uint32_t t = 0; t < s->nterms; t++) {
 		const query_node *qn = s->terms[t];
-		uint64_t k0 = keys_token(qn->toks[0].kind, qn->toks[0].cp, qn->toks[0].word,
-		                         qn->toks[0].word_len);
-		for (size_t i = 0; i < s->ntoks; i++) {
-			if (s->toks[i].key != k0)
-				continue;
-			size_t j = i;
-			uint32_t m;
-			for (m = 1; m < qn->ntoks; m++) {
-				uint32_t want = s->toks[i].pos + qn->toks[m].pos;
-				while (j < s->ntoks && s->toks[j].pos < want)
-					j++;
-				const query_token *qt = &qn->toks[m];
-				if (j == s->ntoks || s->toks[j].pos != want ||
-				    s->toks[j].key != keys_token(qt->kind, qt->cp, qt->word, qt->word_len))
-					break;
-			}
-			if (m == qn->ntoks &&
-			    add_span(s, s->toks[i].start, s->toks[qn->ntoks == 1 ? i : j].end, t))
-				return -1;
+		s->kfirst[t] = (uint32_t)at;
+		for (uint32_t m = 0; m < qn->ntoks; m++) {
+			const query_token *qt = &qn->toks[m];
+			s->keys[at++] = keys_token(qt->kind, qt->cp, qt->word, qt->word_len);
 		}
 	}
-	qsort(s->spans, s->nspans, sizeof *s->spans, cmp_span);
 	return 0;
+}
+
+/* Adds the occurrences of terms that end at token j, the newest one: the
+ * term's last token is j, and its earlier tokens sit at the same relative
+ * positions behind it.  Returns the number of spans added, or -1. */
+static int spans_ending_at(snippet_ctx *s, size_t j)
+{
+	int added = 0;
+	for (uint32_t t = 0; t < s->nterms; t++) {
+		const query_node *qn = s->terms[t];
+		const uint64_t *k = s->keys + s->kfirst[t];
+		uint32_t last = qn->ntoks - 1;
+		if (s->toks[j].key != k[last])
+			continue;
+		size_t i = j;
+		uint32_t m;
+		for (m = last; m > 0; m--) {
+			uint32_t back = qn->toks[last].pos - qn->toks[m - 1].pos;
+			if (s->toks[j].pos < back)
+				break;
+			uint32_t want = s->toks[j].pos - back;
+			while (i > 0 && s->toks[i].pos > want)
+				i--;
+			if (s->toks[i].pos != want || s->toks[i].key != k[m - 1])
+				break;
+		}
+		if (m > 0)
+			continue;
+		if (add_span(s, s->toks[i].start, s->toks[j].end, t))
+			return -1;
+		s->last_start[t] = s->toks[i].start;
+		s->seen |= 1ull << (t & 63);
+		added++;
+	}
+	return added;
 }
 
 static int out_put(snippet_ctx *s, const char *p, size_t n)
@@ -204,10 +241,24 @@ const char *snippet_make(snippet_ctx *s, const query *q, const char *text, size_
 	s->outlen = 0;
 	if (out_put(s, "", 0))
 		return NULL;
+	s->seen = 0;
 	collect_terms(s, q->root);
+	if (collect_keys(s))
+		return NULL;
+	/* Tokenizing is most of a snippet's cost, so it stops early: once a
+	 * window (3/4 of the snippet) holds an occurrence of every term, the
+	 * text up to that window's end is enough to choose within.  Otherwise
+	 * the choice is made within SNIPPET_SCAN_BYTES after the first match,
+	 * so a long document whose terms never meet costs a bounded amount. */
+	uint64_t all = s->nterms >= 64 ? ~0ull : (1ull << s->nterms) - 1;
+	size_t stop_at = SIZE_MAX;
 	text_token tok;
 	text_tokenizer_reset(s->tk, text, len);
 	while (s->nterms && text_tokenizer_next(s->tk, &tok)) {
+		if (tok.src_start >= stop_at)
+			break;
+		if (s->nspans && tok.src_start - s->spans[0].start > SNIPPET_SCAN_BYTES)
+			break;
 		if (s->ntoks == s->cap) {
 			size_t cap = s->cap ? s->cap * 2 : 1024;
 			stok *p = realloc(s->toks, cap * sizeof *p);
@@ -218,9 +269,20 @@ const char *snippet_make(snippet_ctx *s, const query *q, const char *text, size_
 		}
 		s->toks[s->ntoks++] = (stok){ keys_token(tok.kind, tok.cp, tok.word, tok.word_len),
 		                              tok.pos, (uint32_t)tok.src_start, (uint32_t)tok.src_end };
+		int added = spans_ending_at(s, s->ntoks - 1);
+		if (added < 0)
+			return NULL;
+		if (added && stop_at == SIZE_MAX && (s->seen & all) == all) {
+			size_t first = tok.src_start;
+			for (uint32_t t = 0; t < s->nterms; t++)
+				if (s->last_start[t] < first)
+					first = s->last_start[t];
+			size_t lim = walk_chars(text, len, first, o->chars * 3 / 4, 0);
+			if (tok.src_end <= lim)
+				stop_at = lim;
+		}
 	}
-	if (find_spans(s))
-		return NULL;
+	qsort(s->spans, s->nspans, sizeof *s->spans, cmp_span);
 
 	/* the window: starts a little before the span that begins the richest
 	 * cluster (most distinct terms, then most matches) within `chars` */

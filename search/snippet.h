@@ -9,6 +9,12 @@
 #include <stddef.h>
 #include "search/query.h"
 
+/* Query terms a snippet marks; terms past this many are not marked. */
+#define SNIPPET_MAX_TERMS 64
+/* Bytes of body read past the first match in search of a window that holds
+ * every term; the window is chosen among what was read. */
+#define SNIPPET_SCAN_BYTES 16384
+
 typedef struct {
 	size_t chars;          /* window length in characters (default 80) */
 	const char *open;      /* marker before a match (default "【") */

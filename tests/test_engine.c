@@ -296,6 +296,55 @@ static void test_snippet(void **state)
 	index_store_ctx_free(sc);
 }
 
+/* The window: the first place where every term meets, found without
+ * reading the rest of the document; when the terms never meet, the best
+ * window within SNIPPET_SCAN_BYTES of the first match. */
+static void test_snippet_window(void **state)
+{
+	snippet_ctx *sn = snippet_ctx_new();
+	snippet_opts so;
+	snippet_opts_default(&so);
+	so.chars = 20;
+	query_error qe;
+	query *q = query_parse("甲乙 丙丁", strlen("甲乙 丙丁"), &qe);
+	assert_non_null(q);
+	/* 甲乙 alone, then 甲乙 and 丙丁 together, then both again later */
+	char *text = malloc(3 * SNIPPET_SCAN_BYTES);
+	assert_non_null(text);
+	size_t n = 0;
+	n += (size_t)sprintf(text + n, "开头甲乙在此。");
+	for (int i = 0; i < 200; i++)
+		n += (size_t)sprintf(text + n, "空");
+	n += (size_t)sprintf(text + n, "第一处甲乙丙丁相遇。");
+	for (int i = 0; i < 200; i++)
+		n += (size_t)sprintf(text + n, "空");
+	n += (size_t)sprintf(text + n, "第二处丙丁甲乙丙丁甲乙。");
+	const char *s = snippet_make(sn, q, text, n, &so);
+	assert_non_null(s);
+	assert_non_null(strstr(s, "第一处【甲乙】【丙丁】"));
+	/* the terms meet only after the scan bound: the window stays near the
+	 * first match */
+	n = (size_t)sprintf(text, "开头甲乙在此。");
+	while (n < 2 * SNIPPET_SCAN_BYTES)
+		n += (size_t)sprintf(text + n, "空");
+	n += (size_t)sprintf(text + n, "甲乙丙丁");
+	s = snippet_make(sn, q, text, n, &so);
+	assert_non_null(s);
+	assert_non_null(strstr(s, "开头【甲乙】"));
+	assert_null(strstr(s, "【丙丁】"));
+	/* a term found only once still gets marked wherever it is */
+	n = 0;
+	while (n < 2 * SNIPPET_SCAN_BYTES)
+		n += (size_t)sprintf(text + n, "空");
+	n += (size_t)sprintf(text + n, "末尾丙丁");
+	s = snippet_make(sn, q, text, n, &so);
+	assert_non_null(s);
+	assert_non_null(strstr(s, "末尾【丙丁】"));
+	free(text);
+	query_free(q);
+	snippet_ctx_free(sn);
+}
+
 /* ---- corrupted files ---- */
 
 static char *slurp(const char *p, size_t *n)
@@ -753,6 +802,7 @@ int main(void)
 		cmocka_unit_test(test_ranking_order),
 		cmocka_unit_test(test_bm25_arithmetic),
 		cmocka_unit_test(test_snippet),
+		cmocka_unit_test(test_snippet_window),
 		cmocka_unit_test(test_corruption),
 	};
 	const struct CMUnitTest corpus[] = {
