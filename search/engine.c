@@ -32,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 void engine_opts_default(engine_opts *o)
 {
@@ -80,6 +81,19 @@ static void arena_reset(engine_ctx *c)
 	c->used_pool = 0;
 	c->corrupt = 0;
 	c->nomem = 0;
+	c->timed_out = 0;
+	c->ticks = 0;
+}
+
+int engine_clock_check(engine_ctx *c)
+{
+	struct timespec ts;
+	c->ticks = 0;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	if ((uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec < c->o->deadline_ns)
+		return 0;
+	c->timed_out = c->corrupt = 1;
+	return 1;
 }
 
 void *arena_alloc(engine_ctx *c, size_t n)
@@ -279,6 +293,8 @@ int engine_search(engine_ctx *c, const sousuo_index *ix, const query *q,
 	}
 	/* all nodes start "before" document 0 */
 	for (;;) {
+		if (engine_tick(c, 1))
+			break;
 		if (c->prune_node == root && root->kind == E_TERM) {
 			d = term_candidate(root, d);
 			if (d == PCUR_END || c->corrupt)
@@ -309,6 +325,10 @@ int engine_search(engine_ctx *c, const sousuo_index *ix, const query *q,
 		d++;
 	}
 done:
+	if (c->timed_out) {
+		snprintf(err, errlen, "time budget exceeded");
+		return ENGINE_ETIME;
+	}
 	if (c->corrupt) {
 		snprintf(err, errlen, "index data corrupt");
 		return -1;

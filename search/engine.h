@@ -31,7 +31,19 @@ typedef struct {
 	                          simple terms): for tests and comparisons */
 	int exact_total;       /* 1 (default): count every match; 0: the total may
 	                          be a lower bound and top-k may prune */
+	uint64_t deadline_ns;  /* CLOCK_MONOTONIC time in ns past which the
+	                          search gives up with ENGINE_ETIME (0, the
+	                          default: none); checked every ENGINE_TICKS
+	                          documents or so, so it may be overrun by that
+	                          much work (microseconds) */
 } engine_opts;
+
+/* Units of work (documents stepped over, blocks counted as 128) between two
+ * looks at the clock when a deadline is set. */
+#define ENGINE_TICKS 1024
+
+/* engine_search's return when engine_opts.deadline_ns passed. */
+#define ENGINE_ETIME (-2)
 
 /* Fills o with the defaults above. */
 void engine_opts_default(engine_opts *o);
@@ -53,8 +65,9 @@ typedef struct engine_ctx engine_ctx;
 engine_ctx *engine_ctx_new(void);
 void engine_ctx_free(engine_ctx *c);
 
-/* Runs q on ix.  Returns 0 and fills *r, or -1 with a message in err (the
- * index's data are corrupt, out of memory).  Thread-safe for distinct ctxs. */
+/* Runs q on ix.  Returns 0 and fills *r; ENGINE_ETIME when the deadline
+ * passed first; or -1 with a message in err (the index's data are corrupt,
+ * out of memory).  Thread-safe for distinct ctxs. */
 int engine_search(engine_ctx *c, const sousuo_index *ix, const query *q,
                   const engine_opts *o, engine_result *r, char *err, size_t errlen);
 

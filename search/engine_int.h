@@ -82,8 +82,10 @@ struct engine_ctx {
 	uint64_t cover;            /* title tokens the scored terms matched */
 	const sousuo_index *ix;
 	const engine_opts *o;
-	int corrupt;
+	int corrupt;               /* stop: data corrupt, out of memory or out of time */
 	int nomem;
+	int timed_out;
+	uint32_t ticks;            /* work since the clock was last read */
 	/* BM25 length norms per document, for the index and b values they were
 	 * computed for: one multiply-free lookup per scored document */
 	const sousuo_index *norm_ix;
@@ -103,6 +105,18 @@ typedef struct {
 
 
 /* engine.c */
+int engine_clock_check(engine_ctx *c);
+
+/* Counts `work` units against the deadline; 1 (and the search stops, as
+ * for corrupt data) once it has passed. */
+static inline int engine_tick(engine_ctx *c, uint32_t work)
+{
+	if (!c->o->deadline_ns)
+		return 0;
+	c->ticks += work;
+	return c->ticks >= ENGINE_TICKS ? engine_clock_check(c) : 0;
+}
+
 void *arena_alloc(engine_ctx *c, size_t n);
 pcur *cursor_get(engine_ctx *c);
 void topk_push(topk *t, engine_hit x);

@@ -27,6 +27,8 @@ void run_single_term(engine_ctx *c, enode *e, topk *t, int prune, uint64_t *tota
 	double avg = index_avg_body(c->ix);
 	(void)prune;
 	while (bc->doc != PCUR_END) {
+		if (engine_tick(c, 128))
+			return;
 		/* a block whose bound cannot beat the k-th score is counted, not
 		 * decoded: every document of a one-cursor term matches, so the
 		 * total stays exact */
@@ -123,6 +125,8 @@ static inline void push_hit(engine_ctx *c, topk *t, uint32_t d, double s, uint64
 void run_or_simple(engine_ctx *c, enode *root, topk *t, uint64_t *total)
 {
 	for (;;) {
+		if (engine_tick(c, root->nkids))
+			return;
 		uint32_t d = PCUR_END;
 		for (uint32_t i = 0; i < root->nkids; i++)
 			if (root->kids[i]->kind == E_TERM && root->kids[i]->body.cur[0]->doc < d)
@@ -149,6 +153,8 @@ void run_and_simple(engine_ctx *c, enode *root, topk *t, uint64_t *total)
 {
 	uint32_t ndocs = index_ndocs(c->ix), d = 0;
 	while (d < ndocs) {
+		if (engine_tick(c, 1))
+			return;
 		uint32_t i;
 		for (i = 0; i < root->nkids; i++) {
 			enode *k = root->kids[i];
@@ -156,7 +162,7 @@ void run_and_simple(engine_ctx *c, enode *root, topk *t, uint64_t *total)
 			if (k->kind == E_FILTER) {
 				e = d;
 				while (e < ndocs && !filter_match(c, k, e))
-					e++;
+					e++;   /* a filter costs a table read per document: no tick */
 				if (e == ndocs)
 					return;
 			} else {

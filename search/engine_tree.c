@@ -39,7 +39,7 @@ static uint32_t and_seek(engine_ctx *c, enode *e, uint32_t target)
 {
 	uint32_t ndocs = index_ndocs(c->ix);
 	for (;;) {
-		if (target >= ndocs)
+		if (target >= ndocs || engine_tick(c, 1))
 			return e->doc = PCUR_END;
 		uint32_t i;
 		for (i = 0; i < e->nkids; i++) {
@@ -103,7 +103,7 @@ static uint32_t or_seek(engine_ctx *c, enode *e, uint32_t target)
 static uint32_t not_seek(engine_ctx *c, enode *e, uint32_t target)
 {
 	uint32_t ndocs = index_ndocs(c->ix);
-	while (target < ndocs && node_seek(c, e->kids[0], target) == target)
+	while (target < ndocs && node_seek(c, e->kids[0], target) == target && !engine_tick(c, 1))
 		target++;
 	return e->doc = target < ndocs ? target : PCUR_END;
 }
@@ -120,7 +120,7 @@ uint32_t node_seek(engine_ctx *c, enode *e, uint32_t target)
 	case E_NOT: return not_seek(c, e, target);
 	case E_FILTER: {
 		uint32_t n = index_ndocs(c->ix);
-		while (target < n && !filter_match(c, e, target))
+		while (target < n && !filter_match(c, e, target) && !engine_tick(c, 1))
 			target++;
 		return e->doc = target < n ? target : PCUR_END;
 	}

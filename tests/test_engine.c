@@ -576,6 +576,46 @@ static void test_fast_paths_equal_generic(void **state)
 	assert_int_equal(compare_modes(*state, &a, &b, 1, "generic"), 0);
 }
 
+/* The time budget: a deadline already past stops every kind of query that
+ * has enough work to look at the clock, with ENGINE_ETIME and a message,
+ * and the next search on the same ctx is whole again; a deadline far off
+ * changes nothing. */
+static void test_deadline(void **state)
+{
+	fixture *f = *state;
+	static const char *const heavy[] = {
+		"的",                    /* one term: the single-term loop */
+		"的 | 法 | 国",          /* OR of simple terms */
+		"的 法 人",              /* AND of simple terms */
+		"的 -中华人民共和国",    /* NOT in the tree */
+		"(的 | 法) 规定",        /* the generic tree */
+		"中华人民共和国 | 的",   /* positional runs */
+	};
+	char err[256];
+	for (size_t i = 0; i < sizeof heavy / sizeof heavy[0]; i++) {
+		query_error qe;
+		query *q = query_parse(heavy[i], strlen(heavy[i]), &qe);
+		assert_non_null(q);
+		engine_opts o;
+		engine_opts_default(&o);
+		engine_result r, want;
+		assert_int_equal(engine_search(f->ec, f->ix, q, &o, &want, err, sizeof err), 0);
+		uint64_t total = want.total;
+		uint32_t top = want.nhits ? want.hits[0].doc : UINT32_MAX;
+		o.deadline_ns = 1;
+		err[0] = 0;
+		int rc = engine_search(f->ec, f->ix, q, &o, &r, err, sizeof err);
+		if (rc != ENGINE_ETIME)
+			fail_msg("%s: returned %d with a deadline in the past", heavy[i], rc);
+		assert_string_equal(err, "time budget exceeded");
+		o.deadline_ns = UINT64_MAX;
+		assert_int_equal(engine_search(f->ec, f->ix, q, &o, &r, err, sizeof err), 0);
+		assert_int_equal(r.total, total);
+		assert_int_equal(r.nhits ? r.hits[0].doc : UINT32_MAX, top);
+		query_free(q);
+	}
+}
+
 /* Ranking sanity on the real corpus: the known-item file's MRR@10 must not
  * fall below what Lucene reaches here (1.000 would be the goal; the
  * assertion guards against regressions, the exact figure is in make bench). */
@@ -809,6 +849,7 @@ int main(void)
 		cmocka_unit_test(test_expected_hits),
 		cmocka_unit_test(test_pruned_equals_exhaustive),
 		cmocka_unit_test(test_fast_paths_equal_generic),
+		cmocka_unit_test(test_deadline),
 		cmocka_unit_test(test_known_item),
 	};
 	const struct CMUnitTest sample[] = {
