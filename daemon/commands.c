@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "daemon/log.h"
 #include "search/engine.h"
 #include "search/index.h"
 #include "search/query.h"
@@ -79,11 +80,36 @@ static cmd_after reply_err(cmd_ctx *c, proto_buf *out, proto_errcode code, const
 	return CMD_KEEP;
 }
 
-static uint64_t now_us(void)
+static uint64_t now_ns(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t now_us(void)
+{
+	return now_ns() / 1000u;
+}
+
+/* The engine options every query starts from: defaults plus the time
+ * budget. */
+static void query_opts(cmd_ctx *c, engine_opts *eo)
+{
+	engine_opts_default(eo);
+	if (c->cfg->query_timeout > 0)
+		eo->deadline_ns = now_ns() + (uint64_t)c->cfg->query_timeout * 1000u;
+}
+
+/* The reply to a failed engine_search. */
+static cmd_after search_failed(cmd_ctx *c, int rc, const char *err, proto_buf *out)
+{
+	if (rc == ENGINE_ETIME) {
+		stat_add(&c->stats->queries_timed_out, 1);
+		return reply_err(c, out, PROTO_E_BUSY, "the query ran past its time budget (%lld us)",
+		                 c->cfg->query_timeout);
+	}
+	return reply_err(c, out, PROTO_E_INTERNAL, "%s", err);
 }
 
 static void put_num(proto_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -187,14 +213,15 @@ static cmd_after do_count(cmd_ctx *c, const sousuo_index *ix, const proto_reques
 	if (!q)
 		return CMD_KEEP;
 	engine_opts eo;
-	engine_opts_default(&eo);
+	query_opts(c, &eo);
 	eo.limit = 1;   /* not 0: engine_search reads its heap's top even when k is 0 */
 	eo.exact_total = 1;
 	engine_result r;
 	char err[256];
-	if (engine_search(c->engine, ix, q, &eo, &r, err, sizeof err)) {
+	int rc = engine_search(c->engine, ix, q, &eo, &r, err, sizeof err);
+	if (rc) {
 		query_free(q);
-		return reply_err(c, out, PROTO_E_INTERNAL, "%s", err);
+		return search_failed(c, rc, err, out);
 	}
 	query_free(q);
 	proto_put_ok(out, 0, "%" PRIu64, r.total);
@@ -212,7 +239,7 @@ static cmd_after do_search(cmd_ctx *c, const sousuo_index *ix, const proto_reque
 	if (option_given(line, rq->query, "sort"))
 		q->sort = o->sort == PROTO_SORT_DATE ? QSORT_DATE : QSORT_RELEVANCE;
 	engine_opts eo;
-	engine_opts_default(&eo);
+	query_opts(c, &eo);
 	eo.limit = o->limit;
 	eo.offset = o->offset;
 	eo.exact_total = o->total_exact;
@@ -224,9 +251,10 @@ static cmd_after do_search(cmd_ctx *c, const sousuo_index *ix, const proto_reque
 		eo.limit = 1;
 	engine_result r;
 	char err[256];
-	if (engine_search(c->engine, ix, q, &eo, &r, err, sizeof err)) {
+	int rc = engine_search(c->engine, ix, q, &eo, &r, err, sizeof err);
+	if (rc) {
 		query_free(q);
-		return reply_err(c, out, PROTO_E_INTERNAL, "%s", err);
+		return search_failed(c, rc, err, out);
 	}
 	if (none)
 		r.nhits = 0;
@@ -352,6 +380,9 @@ static cmd_after do_stats(cmd_ctx *c, const sousuo_index *ix, const proto_reques
 	}
 	stat_line(b, &n, "output_paused", "%" PRIu64, stat_get(&s->output_paused));
 	stat_line(b, &n, "idle_closed", "%" PRIu64, stat_get(&s->idle_closed));
+	stat_line(b, &n, "send_timeout_closed", "%" PRIu64, stat_get(&s->send_closed));
+	stat_line(b, &n, "queries_timed_out", "%" PRIu64, stat_get(&s->queries_timed_out));
+	stat_line(b, &n, "slow_requests", "%" PRIu64, stat_get(&s->slow_requests));
 	stat_line(b, &n, "reloads", "%" PRIu64, stat_get(&s->reloads));
 	stat_line(b, &n, "reload_failures", "%" PRIu64, stat_get(&s->reload_failures));
 	stat_line(b, &n, "index_file", "%s", index_holder_path(c->holder));
@@ -422,7 +453,27 @@ static cmd_after do_help(cmd_ctx *c, const sousuo_index *ix, const proto_request
 
 _Static_assert(PROTO_NCMDS == 8, "a new proto_cmd needs a row in the command table");
 
+static cmd_after execute(cmd_ctx *c, const char *line, size_t len, proto_buf *out);
+
+/* Runs one request line; with --slow-log, a request that took at least its
+ * threshold is logged with its time and (the start of) its line. */
 cmd_after cmd_execute(cmd_ctx *c, const char *line, size_t len, proto_buf *out)
+{
+	if (c->cfg->slow_log <= 0)
+		return execute(c, line, len, out);
+	uint64_t t0 = now_us();
+	cmd_after after = execute(c, line, len, out);
+	uint64_t took = now_us() - t0;
+	if (took >= (uint64_t)c->cfg->slow_log) {
+		stat_add(&c->stats->slow_requests, 1);
+		int shown = len > CMD_SLOW_LOG_BYTES ? CMD_SLOW_LOG_BYTES : (int)len;
+		log_msg(LOGL_WARN, "slow request: %" PRIu64 ".%03" PRIu64 " ms: %.*s%s", took / 1000,
+		        took % 1000, shown, line, (size_t)shown < len ? "..." : "");
+	}
+	return after;
+}
+
+static cmd_after execute(cmd_ctx *c, const char *line, size_t len, proto_buf *out)
 {
 	proto_buf_reset(out);
 	proto_request rq;

@@ -11,7 +11,9 @@
 
 #include "protocol/protocol.h"
 
-typedef enum { CFG_STR, CFG_INT } cfg_kind;
+/* CFG_DUR: a duration, "250ms", "2s", "500us" or a bare number of
+ * milliseconds, kept in microseconds. */
+typedef enum { CFG_STR, CFG_INT, CFG_DUR } cfg_kind;
 
 typedef struct {
 	const char *name;        /* long flag without "--" */
@@ -43,6 +45,14 @@ static const cfg_def defs[] = {
 	  "seconds a connection may make no progress (0: forever)" },
 	{ "max-output", 0, CFG_INT, F(max_output), 4096, 1LL << 30, 4LL << 20, NULL,
 	  "bytes of unread replies per connection before its requests wait (K/M/G ok)" },
+	{ "send-timeout", 0, CFG_INT, F(send_timeout), 0, 86400, 30, NULL,
+	  "seconds a client may leave its replies unread before it is closed (0: forever)" },
+	{ "query-timeout", 0, CFG_DUR, F(query_timeout), 0, 3600LL * 1000000, 2000000, NULL,
+	  "time budget of one query; past it, ERR BUSY (us/ms/s; 0: none)" },
+	{ "slow-log", 0, CFG_DUR, F(slow_log), 0, 3600LL * 1000000, 0, NULL,
+	  "log every request slower than this (us/ms/s; default 0: off)" },
+	{ "unix", 0, CFG_STR, F(unix_path), 0, 0, 0, NULL,
+	  "also listen on a Unix socket at this path (default: none)" },
 };
 #define NDEFS (sizeof defs / sizeof defs[0])
 
@@ -52,12 +62,16 @@ void config_usage(FILE *f)
 	for (size_t i = 0; i < NDEFS; i++) {
 		const cfg_def *d = &defs[i];
 		char flag[48];
+		const char *arg = d->kind == CFG_INT ? "N" : d->kind == CFG_DUR ? "T" : "S";
 		if (d->short_name)
-			snprintf(flag, sizeof flag, "-%c, --%s %s", d->short_name, d->name,
-			         d->kind == CFG_INT ? "N" : "S");
+			snprintf(flag, sizeof flag, "-%c, --%s %s", d->short_name, d->name, arg);
 		else
-			snprintf(flag, sizeof flag, "    --%s %s", d->name, d->kind == CFG_INT ? "N" : "S");
-		if (d->kind == CFG_INT && d->def > 0)
+			snprintf(flag, sizeof flag, "    --%s %s", d->name, arg);
+		if (d->kind == CFG_DUR && d->def > 0)
+			fprintf(f, "  %-26s %s (default %lld ms)\n", flag, d->help, d->def / 1000);
+		else if (d->kind == CFG_DUR)
+			fprintf(f, "  %-26s %s\n", flag, d->help);
+		else if (d->kind == CFG_INT && d->def > 0)
 			fprintf(f, "  %-26s %s (%lld..%lld, default %lld)\n", flag, d->help, d->min, d->max, d->def);
 		else if (d->kind == CFG_INT)
 			fprintf(f, "  %-26s %s (%lld..%lld)\n", flag, d->help, d->min, d->max);
@@ -87,6 +101,31 @@ static int parse_int(const char *s, long long *out)
 	if (*end || v > INT64_MAX / mul)
 		return -1;
 	*out = v * mul;
+	return 0;
+}
+
+/* A duration: decimal with "us", "ms" or "s", or bare milliseconds. */
+static int parse_dur(const char *s, long long *out_us)
+{
+	if (*s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	char *end;
+	long long v = strtoll(s, &end, 10);
+	if (errno)
+		return -1;
+	long long mul;
+	if (!strcmp(end, "us"))
+		mul = 1;
+	else if (!strcmp(end, "ms") || !*end)
+		mul = 1000;
+	else if (!strcmp(end, "s"))
+		mul = 1000000;
+	else
+		return -1;
+	if (v > INT64_MAX / mul)
+		return -1;
+	*out_us = v * mul;
 	return 0;
 }
 
@@ -151,7 +190,13 @@ int config_parse(server_config *c, int argc, char **argv, char *err, size_t errl
 			continue;
 		}
 		long long x;
-		if (parse_int(v, &x) || x < d->min || x > d->max) {
+		if (d->kind == CFG_DUR) {
+			if (parse_dur(v, &x) || x < d->min || x > d->max) {
+				snprintf(err, errlen, "--%s: \"%s\" is not a duration such as 500us, 250ms "
+				         "or 2s (at most %lld s)", d->name, v, d->max / 1000000);
+				return -1;
+			}
+		} else if (parse_int(v, &x) || x < d->min || x > d->max) {
 			snprintf(err, errlen, "--%s: \"%s\" is not a number in %lld..%lld", d->name, v,
 			         d->min, d->max);
 			return -1;

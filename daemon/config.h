@@ -22,6 +22,8 @@
 #define SERVER_DRAIN_SECONDS 5
 /* Most worker threads. */
 #define SERVER_MAX_THREADS 256
+/* Bytes of a request line quoted in a --slow-log line. */
+#define CMD_SLOW_LOG_BYTES 300
 
 /* ---- tunables ------------------------------------------------------------------ */
 
@@ -37,8 +39,15 @@ typedef struct {
 	long long idle_timeout;   /* --idle-timeout: seconds without progress; 0 never */
 	long long max_output;     /* --max-output: bytes of pending replies per
 	                             connection before the server stops reading its
-	                             requests (it is closed if it then reads nothing
-	                             for --idle-timeout) */
+	                             requests */
+	long long send_timeout;   /* --send-timeout: seconds a connection may hold
+	                             unsent replies without taking any before it is
+	                             closed (a client that stopped reading); 0 never */
+	long long query_timeout;  /* --query-timeout: microseconds a query may run
+	                             before it is abandoned with ERR BUSY; 0 none */
+	long long slow_log;       /* --slow-log: requests that take at least this
+	                             many microseconds are logged; 0 off */
+	const char *unix_path;    /* --unix: also listen on this Unix socket; NULL none */
 } server_config;
 
 /* Parses the command line into *c (defaults for what is not given).

@@ -3,7 +3,11 @@
  * States:
  *   ACTIVE   reading requests and answering them.  Paused (not reading)
  *            while its unread replies are at --max-output; resumes when they
- *            fall to half of it.
+ *            fall to half of it.  Closed after --idle-timeout without a
+ *            request byte (while reading), or after --send-timeout with
+ *            replies waiting and none taken by the client: a client that
+ *            stops reading holds at most --max-output of memory, for a
+ *            bounded time, and the others never wait for it.
  *   CLOSING  sending the replies it has (QUIT, TOOLONG, EOF, shutdown).
  *   LINGER   replies sent, our side shut; discarding input until the client
  *            closes or SERVER_LINGER_SECONDS pass.
@@ -16,6 +20,8 @@
 #include <event2/bufferevent.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -59,10 +65,12 @@ static void finish(conn *c)
 		conn_free(c);
 }
 
-static void set_timeouts(conn *c, int seconds)
+/* libevent runs a read timeout only while reading is enabled, and a write
+ * timeout only while output is waiting: exactly "idle" and "not reading". */
+static void set_timeouts(conn *c, long long read_s, long long write_s)
 {
-	struct timeval tv = { seconds, 0 };
-	bufferevent_set_timeouts(c->bev, seconds > 0 ? &tv : NULL, seconds > 0 ? &tv : NULL);
+	struct timeval r = { (time_t)read_s, 0 }, w = { (time_t)write_s, 0 };
+	bufferevent_set_timeouts(c->bev, read_s > 0 ? &r : NULL, write_s > 0 ? &w : NULL);
 }
 
 /* Replies are out: shut our side and wait for the client's close. */
@@ -78,7 +86,7 @@ static void start_linger(conn *c)
 	struct evbuffer *in = bufferevent_get_input(c->bev);
 	evbuffer_drain(in, evbuffer_get_length(in));
 	bufferevent_setwatermark(c->bev, EV_READ, 0, 0);
-	set_timeouts(c, SERVER_LINGER_SECONDS);
+	set_timeouts(c, SERVER_LINGER_SECONDS, SERVER_LINGER_SECONDS);
 	bufferevent_enable(c->bev, EV_READ);
 }
 
@@ -206,7 +214,8 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
 	conn *c = arg;
 	if (what & BEV_EVENT_TIMEOUT) {
 		if (c->state == CONN_ACTIVE || c->state == CONN_CLOSING)
-			stat_add(&c->env->stats->idle_closed, 1);
+			stat_add(what & BEV_EVENT_WRITING ? &c->env->stats->send_closed
+			                                  : &c->env->stats->idle_closed, 1);
 		c->state = CONN_DEAD;
 	} else if (what & BEV_EVENT_ERROR) {
 		c->state = CONN_DEAD;
@@ -234,6 +243,11 @@ int conn_start(conn_env *env, evutil_socket_t fd)
 	if (!c)
 		goto fail;
 	evutil_make_socket_nonblocking(fd);
+	/* a reply written in pieces (over --max-output, or larger than a
+	 * segment) must not wait for the client's delayed ACK; fails
+	 * harmlessly on a Unix socket */
+	int one = 1;
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	c->env = env;
 	c->bev = bufferevent_socket_new(env->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	c->resume = event_new(env->base, -1, 0, resume_cb, c);
@@ -259,7 +273,7 @@ int conn_start(conn_env *env, evutil_socket_t fd)
 	bufferevent_setcb(c->bev, read_cb, write_cb, event_cb, c);
 	/* input stops at max_line: a line that fits has its '\n' by then */
 	bufferevent_setwatermark(c->bev, EV_READ, 0, (size_t)env->cfg->max_line);
-	set_timeouts(c, (int)env->cfg->idle_timeout);
+	set_timeouts(c, env->cfg->idle_timeout, env->cfg->send_timeout);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 	return 0;
 fail:

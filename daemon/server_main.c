@@ -4,12 +4,17 @@
  * thread runs only its own small event base for the signals. */
 #include <event2/event.h>
 #include <event2/thread.h>
+#include <errno.h>
 #include <netdb.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "daemon/config.h"
 #include "daemon/http.h"
@@ -26,7 +31,47 @@ typedef struct {
 	int nworkers;
 	http_server *http;
 	struct event_base *base;
+	int unix_fd;               /* --unix listening socket, or -1 */
 } server;
+
+/* The --unix socket: a stale socket file left by a server that died is
+ * replaced, one that a live server answers on is not, and nothing that is
+ * not a socket is ever removed. */
+static int open_unix(const char *path)
+{
+	struct sockaddr_un sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof sa.sun_path) {
+		log_msg(LOGL_ERROR, "--unix %s: path longer than %zu bytes", path, sizeof sa.sun_path - 1);
+		return -1;
+	}
+	strcpy(sa.sun_path, path);
+	struct stat st;
+	if (lstat(path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			log_msg(LOGL_ERROR, "--unix %s: exists and is not a socket", path);
+			return -1;
+		}
+		int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		int live = probe >= 0 && connect(probe, (struct sockaddr *)&sa, sizeof sa) == 0;
+		if (probe >= 0)
+			close(probe);
+		if (live) {
+			log_msg(LOGL_ERROR, "--unix %s: another server is listening there", path);
+			return -1;
+		}
+		unlink(path);
+	}
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) || listen(fd, SERVER_BACKLOG)) {
+		log_msg(LOGL_ERROR, "--unix %s: %s", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
 
 static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
 {
@@ -82,14 +127,16 @@ static int start_workers(server *s)
 	memcpy(&ss, ai->ai_addr, ai->ai_addrlen);
 	freeaddrinfo(ai);
 
+	if (s->cfg.unix_path && (s->unix_fd = open_unix(s->cfg.unix_path)) < 0)
+		return -1;
 	s->workers = calloc((size_t)s->cfg.threads, sizeof *s->workers);
 	if (!s->workers) {
 		log_msg(LOGL_ERROR, "out of memory");
 		return -1;
 	}
 	for (int i = 0; i < s->cfg.threads; i++) {
-		worker *w = worker_new(i, (struct sockaddr *)&ss, sslen, &s->cfg, s->holder, &s->stats,
-		                       err, sizeof err);
+		worker *w = worker_new(i, (struct sockaddr *)&ss, sslen, s->unix_fd, &s->cfg, s->holder,
+		                       &s->stats, err, sizeof err);
 		if (!w) {
 			char at[128];
 			addr_text((struct sockaddr *)&ss, sslen, at, sizeof at);
@@ -130,15 +177,18 @@ static int start_workers(server *s)
 	}
 	char at[128];
 	addr_text((struct sockaddr *)&ss, sslen, at, sizeof at);
-	log_msg(LOGL_INFO, "listening on %s, %d threads, max line %lld, max connections %lld, "
-	        "idle timeout %lld s, max output %lld", at, s->nworkers, s->cfg.max_line,
-	        s->cfg.max_conns, s->cfg.idle_timeout, s->cfg.max_output);
+	log_msg(LOGL_INFO, "listening on %s%s%s, %d threads, max line %lld, max connections %lld, "
+	        "idle timeout %lld s, max output %lld, send timeout %lld s, query timeout %lld us",
+	        at, s->cfg.unix_path ? " and " : "", s->cfg.unix_path ? s->cfg.unix_path : "",
+	        s->nworkers, s->cfg.max_line, s->cfg.max_conns, s->cfg.idle_timeout,
+	        s->cfg.max_output, s->cfg.send_timeout, s->cfg.query_timeout);
 	return 0;
 }
 
 int main(int argc, char **argv)
 {
 	static server s;
+	s.unix_fd = -1;
 	char err[512];
 	int rc = config_parse(&s.cfg, argc, argv, err, sizeof err);
 	if (rc == 1) {
@@ -195,6 +245,10 @@ out:
 		worker_join_free(s.workers[i]);
 	free(s.workers);
 	http_join_free(s.http);
+	if (s.unix_fd >= 0) {
+		close(s.unix_fd);
+		unlink(s.cfg.unix_path);
+	}
 	if (sig_term)
 		event_free(sig_term);
 	if (sig_int)

@@ -20,8 +20,11 @@ typedef struct {
 	atomic_uint_fast64_t errors_by_code[PROTO_E_INTERNAL + 1];
 	atomic_uint_fast64_t output_paused;   /* times a connection's pending replies
 	                                         reached --max-output and reading stopped */
-	atomic_uint_fast64_t idle_closed;     /* closed by --idle-timeout (idle, or
-	                                         not reading its replies) */
+	atomic_uint_fast64_t idle_closed;     /* closed by --idle-timeout */
+	atomic_uint_fast64_t send_closed;     /* closed by --send-timeout (not
+	                                         reading its replies) */
+	atomic_uint_fast64_t queries_timed_out; /* abandoned at --query-timeout */
+	atomic_uint_fast64_t slow_requests;   /* logged by --slow-log */
 	atomic_uint_fast64_t reloads;         /* successful RELOAD / SIGHUP */
 	atomic_uint_fast64_t reload_failures; /* refused new index files */
 } server_stats;

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include "daemon/commands.h"
@@ -28,6 +29,7 @@ struct worker {
 	bool stopping;
 	struct event_base *base;
 	struct evconnlistener *listener;
+	struct evconnlistener *unix_listener;  /* --unix, or NULL */
 	struct event *stop_ev;      /* made active by worker_stop */
 	struct event *deadline_ev;  /* SERVER_DRAIN_SECONDS after the stop */
 	conn_env env;
@@ -67,6 +69,8 @@ static void reenable_cb(evutil_socket_t fd, short what, void *arg)
 	worker *w = arg;
 	if (!w->stopping && w->listener)
 		evconnlistener_enable(w->listener);
+	if (!w->stopping && w->unix_listener)
+		evconnlistener_enable(w->unix_listener);
 }
 
 static void accept_error_cb(struct evconnlistener *l, void *arg)
@@ -75,7 +79,10 @@ static void accept_error_cb(struct evconnlistener *l, void *arg)
 	int e = EVUTIL_SOCKET_ERROR();
 	log_msg(LOGL_ERROR, "worker %d: accept: %s", w->id, evutil_socket_error_to_string(e));
 	/* out of descriptors or memory: pause accepting a moment rather than spin */
-	evconnlistener_disable(l);
+	if (w->listener)
+		evconnlistener_disable(w->listener);
+	if (w->unix_listener)
+		evconnlistener_disable(w->unix_listener);
 	struct timeval tv = { 0, 100000 };
 	event_base_once(w->base, -1, EV_TIMEOUT, reenable_cb, w, &tv);
 }
@@ -107,6 +114,10 @@ static void stop_cb(evutil_socket_t fd, short what, void *arg)
 		evconnlistener_free(w->listener);
 		w->listener = NULL;
 	}
+	if (w->unix_listener) {
+		evconnlistener_free(w->unix_listener);
+		w->unix_listener = NULL;
+	}
 	conn_close_all(&w->env);
 	if (w->env.count == 0) {
 		event_base_loopexit(w->base, NULL);
@@ -130,6 +141,8 @@ static void worker_free(worker *w)
 	conn_free_all(&w->env);
 	if (w->listener)
 		evconnlistener_free(w->listener);
+	if (w->unix_listener)
+		evconnlistener_free(w->unix_listener);
 	if (w->stop_ev)
 		event_free(w->stop_ev);
 	if (w->deadline_ev)
@@ -141,7 +154,7 @@ static void worker_free(worker *w)
 	free(w);
 }
 
-worker *worker_new(int id, const struct sockaddr *addr, socklen_t addrlen,
+worker *worker_new(int id, const struct sockaddr *addr, socklen_t addrlen, int unix_fd,
                    const server_config *cfg, index_holder *holder, server_stats *stats,
                    char *err, size_t errlen)
 {
@@ -178,6 +191,22 @@ worker *worker_new(int id, const struct sockaddr *addr, socklen_t addrlen,
 		return NULL;
 	}
 	evconnlistener_set_error_cb(w->listener, accept_error_cb);
+	if (unix_fd >= 0) {
+		int fd = fcntl(unix_fd, F_DUPFD_CLOEXEC, 0);
+		/* backlog -1: the socket is listening already */
+		w->unix_listener = fd < 0 ? NULL
+		                          : evconnlistener_new(w->base, accept_cb, w,
+		                                               LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
+		                                               -1, fd);
+		if (!w->unix_listener) {
+			if (fd >= 0)
+				close(fd);
+			snprintf(err, errlen, "cannot listen on the Unix socket: %s", strerror(errno));
+			worker_free(w);
+			return NULL;
+		}
+		evconnlistener_set_error_cb(w->unix_listener, accept_error_cb);
+	}
 	return w;
 nomem:
 	snprintf(err, errlen, "out of memory");

@@ -1,7 +1,9 @@
 /* worker.h — the worker threads: each has its own event base, its own
  * SO_REUSEPORT listening socket on the server's address (the kernel spreads
  * new connections over them), its connections and its per-thread command
- * context.  Created and stopped by server_main.c. */
+ * context.  With --unix, every worker also accepts on the one Unix socket
+ * (whichever thread wakes first takes the connection).  Created and
+ * stopped by server_main.c. */
 #ifndef SOUSUO_DAEMON_WORKER_H
 #define SOUSUO_DAEMON_WORKER_H
 
@@ -16,9 +18,11 @@ typedef struct worker worker;
 
 /* Creates worker `id` listening on addr (which may have port 0 only for the
  * first worker: the others must be given the port it got, see
- * worker_local_addr).  cfg, holder and stats are shared and must outlive the
- * worker.  Returns NULL with a message in err. */
-worker *worker_new(int id, const struct sockaddr *addr, socklen_t addrlen,
+ * worker_local_addr), and also on the listening Unix socket unix_fd unless it
+ * is -1 (the worker uses a duplicate: the caller keeps and closes its own).
+ * cfg, holder and stats are shared and must outlive the worker.  Returns
+ * NULL with a message in err. */
+worker *worker_new(int id, const struct sockaddr *addr, socklen_t addrlen, int unix_fd,
                    const server_config *cfg, index_holder *holder, server_stats *stats,
                    char *err, size_t errlen);
 

@@ -24,6 +24,8 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -1182,14 +1184,14 @@ static void test_max_conns(void **state)
 }
 
 /* --idle-timeout 1: an idle connection is closed after about a second, a
- * busy one stays open, and one that stops reading its replies (paused at
- * --max-output) is closed too, as its output makes no progress. */
+ * busy one stays open; --send-timeout 1: one that stops reading its replies
+ * (paused at --max-output) is closed too, as its output makes no progress. */
 static void test_idle_timeout(void **state)
 {
 	const char *idx = test_tmp_path("limits.idx");
 	build_index(NDOCS_A, idx);
 	static const char *const extra[] = { "--threads", "2", "--idle-timeout", "1",
-	                                     "--max-output", "4096", NULL };
+	                                     "--send-timeout", "1", "--max-output", "4096", NULL };
 	int port;
 	limits_pid = spawn_server(idx, extra, &port, &limits_log);
 	client *idle = cl_open_port(port), *busy = cl_open_port(port), *stalled = cl_open_port(port);
@@ -1218,6 +1220,7 @@ static void test_idle_timeout(void **state)
 	}
 	expect(busy, "PING\n", "OK 0 PONG");
 	long idle_closed = stat_value(busy, "idle_closed");
+	long send_closed = stat_value(busy, "send_timeout_closed");
 	long paused = stat_value(busy, "output_paused");
 	/* the stalled connection ends after the replies it was sent */
 	long end = now_ms() + WAIT_MS, got = 0;
@@ -1239,7 +1242,8 @@ static void test_idle_timeout(void **state)
 	        "(%zu request bytes sent)\n", closed_after, got, sent);
 	assert_true(closed_after >= 800 && closed_after <= 2500);
 	assert_true(paused >= 1);
-	assert_int_equal(idle_closed, 2);
+	assert_int_equal(idle_closed, 1);
+	assert_int_equal(send_closed, 1);
 }
 
 /* ---- the HTTP/JSON port ---- */
@@ -1404,6 +1408,152 @@ static void test_http(void **state)
 	cl_close(c);
 }
 
+/* ---- the time budget, the slow-query log, the Unix socket ---- */
+
+static client *cl_open_unix(const char *path)
+{
+	client *c = calloc(1, sizeof *c);
+	assert_non_null(c);
+	c->fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	assert_true(c->fd >= 0);
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	snprintf(a.sun_path, sizeof a.sun_path, "%s", path);
+	if (connect(c->fd, (struct sockaddr *)&a, sizeof a))
+		fail_msg("connect %s: %s", path, strerror(errno));
+	return c;
+}
+
+/* An index big enough for a query to outlast a 1 us budget: the engine
+ * looks at the clock every ENGINE_TICKS documents. */
+static void build_big_index(const char *out, size_t ndocs)
+{
+	index_writer *w = writer_new(NULL);
+	assert_non_null(w);
+	char err[256], path[64], body[128];
+	for (size_t i = 0; i < ndocs; i++) {
+		snprintf(path, sizeof path, "d/%zu.md", i);
+		int n = snprintf(body, sizeof body, "第%zu号：外商投资企业依法经营。", i);
+		corpus_doc d = { path, path, "d", NULL, body, (size_t)n, 20200101, NULL };
+		assert_int_equal(writer_add(w, &d, err, sizeof err), 0);
+	}
+	if (writer_finish(w, out, NULL, err, sizeof err))
+		fail_msg("writer_finish: %s", err);
+	writer_free(w);
+}
+
+/* Reads the server's log until it holds `want`; false after WAIT_MS. */
+static bool log_holds(int logfd, const char *want)
+{
+	static char log[1 << 16];
+	size_t len = 0;
+	long end = now_ms() + WAIT_MS;
+	while (now_ms() < end) {
+		ssize_t n = read(logfd, log + len, sizeof log - 1 - len);
+		if (n > 0) {
+			fwrite(log + len, 1, (size_t)n, stderr);
+			len += (size_t)n;
+			log[len] = 0;
+			if (strstr(log, want))
+				return true;
+			if (len > sizeof log / 2) {   /* keep the tail */
+				memmove(log, log + len - 1024, 1024);
+				len = 1024;
+			}
+			continue;
+		}
+		usleep(20000);
+	}
+	return false;
+}
+
+/* Runs the server with extra arguments that must make it refuse to start;
+ * returns its exit status (fails if it does not exit within WAIT_MS). */
+static int refused_start(const char *idx, const char *const *extra)
+{
+	char exe[512];
+	snprintf(exe, sizeof exe, "%s/sousuo-server", test_bin_dir());
+	const char *argv[32] = { exe, "-i", idx, "--port", "0" };
+	int argc = 5;
+	for (int i = 0; extra[i] && argc < 31; i++)
+		argv[argc++] = extra[i];
+	argv[argc] = NULL;
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		execv(exe, (char *const *)argv);
+		_exit(127);
+	}
+	long end = now_ms() + WAIT_MS;
+	int st;
+	while (waitpid(pid, &st, WNOHANG) == 0) {
+		if (now_ms() > end) {
+			kill(pid, SIGKILL);
+			waitpid(pid, NULL, 0);
+			fail_msg("the server did not refuse to start");
+		}
+		usleep(20000);
+	}
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+/* --query-timeout 1us: a query with real work is abandoned with ERR BUSY
+ * (over the line protocol, on the Unix socket, and as HTTP 503), the
+ * connection stays usable and a cheap command still works; --slow-log logs
+ * it; a stale socket file is replaced, a file that is not a socket is not. */
+static void test_budget_slowlog_unix(void **state)
+{
+	const char *idx = test_tmp_path("limits.idx");
+	build_big_index(idx, 5000);
+	char sock[256];
+	snprintf(sock, sizeof sock, "%s", test_tmp_path("server.sock"));
+	unlink(sock);
+	static const char *extra[] = { "--threads", "2", "--query-timeout", "1us", "--slow-log", "1us",
+	                               "--http-port", "0", "--unix", NULL, NULL };
+	extra[9] = sock;
+	int port;
+	limits_pid = spawn_server(idx, extra, &port, &limits_log);
+	int hp = last_http_port;
+	client *u = cl_open_unix(sock);
+	expect(u, "PING\n", "OK 0 PONG");
+	expect(u, "SEARCH 外商投资\n", "ERR BUSY the query ran past its time budget (1 us)");
+	expect(u, "COUNT 外\n", "ERR BUSY the query ran past its time budget (1 us)");
+	expect(u, "GET 7\n", "OK 6 id=7");
+	client *t = cl_open_port(port);
+	expect(t, "COUNT 外商投资 | 依法\n", "ERR BUSY the query ran past its time budget (1 us)");
+	assert_true(stat_value(t, "queries_timed_out") >= 3);
+	assert_true(stat_value(t, "slow_requests") >= 3);
+	cl_close(t);
+	expect_http_error(hp, "/search?q=%E5%A4%96", 503, "BUSY");
+	assert_true(log_holds(limits_log, "slow request: "));
+	cl_close(u);
+
+	/* killed, the server leaves its socket file; the next one replaces it */
+	kill_server(limits_pid, limits_log);
+	limits_pid = -1;
+	limits_log = -1;
+	static const char *again[] = { "--threads", "1", "--unix", NULL, NULL };
+	again[3] = sock;
+	limits_pid = spawn_server(idx, again, &port, &limits_log);
+	u = cl_open_unix(sock);
+	expect(u, "COUNT 外商投资\n", "OK 0 5000");
+	cl_close(u);
+	/* while it lives, a second server on the same path is refused */
+	assert_int_equal(refused_start(idx, again), 1);
+	kill_server(limits_pid, limits_log);
+	limits_pid = -1;
+	limits_log = -1;
+	/* a path holding something else is never removed */
+	unlink(sock);
+	FILE *f = fopen(sock, "w");
+	assert_non_null(f);
+	fclose(f);
+	assert_int_equal(refused_start(idx, again), 1);
+	struct stat stt;
+	assert_int_equal(stat(sock, &stt), 0);
+	assert_true(S_ISREG(stt.st_mode));
+	unlink(sock);
+}
+
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -1419,6 +1569,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_max_conns, stop_limits_server),
 		cmocka_unit_test_teardown(test_idle_timeout, stop_limits_server),
 		cmocka_unit_test_teardown(test_http, stop_limits_server),
+		cmocka_unit_test_teardown(test_budget_slowlog_unix, stop_limits_server),
 		cmocka_unit_test(test_sigterm),
 	};
 	return cmocka_run_group_tests(tests, start_server, stop_server);
