@@ -42,7 +42,7 @@ static const cfg_def defs[] = {
 	{ "max-conns", 0, CFG_INT, F(max_conns), 1, 1000000, 10000, NULL,
 	  "most open connections; more get ERR BUSY" },
 	{ "idle-timeout", 0, CFG_INT, F(idle_timeout), 0, 86400 * 7, 300, NULL,
-	  "seconds a connection may make no progress (0: forever)" },
+	  "seconds a connection may send nothing (0: forever)" },
 	{ "max-output", 0, CFG_INT, F(max_output), 4096, 1LL << 30, 4LL << 20, NULL,
 	  "bytes of unread replies per connection before its requests wait (K/M/G ok)" },
 	{ "send-timeout", 0, CFG_INT, F(send_timeout), 0, 86400, 30, NULL,
