@@ -36,15 +36,14 @@
 
 void engine_opts_default(engine_opts *o)
 {
+	memset(o, 0, sizeof *o);   /* a field added later starts at 0 too */
 	o->k1 = 1.2;
 	o->b = 0.75;
 	o->title_weight = 4.0;
 	o->title_b = 1.0;
 	o->name_boost = 0.5;
 	o->limit = 10;
-	o->offset = 0;
 	o->exact_total = 1;
-	o->generic = 0;
 }
 
 engine_ctx *engine_ctx_new(void)
