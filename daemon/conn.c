@@ -13,13 +13,21 @@
  *            closes or SERVER_LINGER_SECONDS pass.
  *   DEAD     to be freed.
  * A connection is freed only at the end of one of its own callbacks
- * (finish()), never in the middle of a state change. */
+ * (finish()), never in the middle of a state change.
+ *
+ * Writing: replies are written straight to the socket at the end of each
+ * batch of requests (flush_out); only what the socket does not take waits
+ * for libevent's write event, which is enabled just while output waits.
+ * Leaving it enabled cost two epoll_ctl calls and a loop pass per request
+ * (add on the reply, delete once written). */
 #include "daemon/conn.h"
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <errno.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -73,6 +81,29 @@ static void set_timeouts(conn *c, long long read_s, long long write_s)
 	bufferevent_set_timeouts(c->bev, read_s > 0 ? &r : NULL, write_s > 0 ? &w : NULL);
 }
 
+/* Writes what the output holds, as far as the socket takes it, and leaves
+ * libevent's write event on only if something is left. */
+static void flush_out(conn *c)
+{
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	if (c->state == CONN_DEAD || evbuffer_get_length(out) == 0 ||
+	    (bufferevent_get_enabled(c->bev) & EV_WRITE))
+		return;
+	/* a socket bufferevent keeps its output's front frozen except while it
+	 * writes itself (bufferevent_sock.c); so does this */
+	evbuffer_unfreeze(out, 1);
+	errno = 0;
+	int n = evbuffer_write(out, bufferevent_getfd(c->bev));
+	int e = errno;
+	evbuffer_freeze(out, 1);
+	if (n < 0 && e != EAGAIN && e != EWOULDBLOCK && e != EINTR) {
+		c->state = CONN_DEAD;   /* reset or broken pipe: nobody to answer */
+		return;
+	}
+	if (evbuffer_get_length(out))
+		bufferevent_enable(c->bev, EV_WRITE);
+}
+
 /* Replies are out: shut our side and wait for the client's close. */
 static void start_linger(conn *c)
 {
@@ -99,7 +130,8 @@ static void close_after_flush(conn *c)
 	c->paused = false;
 	bufferevent_disable(c->bev, EV_READ);
 	bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
-	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+	flush_out(c);
+	if (c->state == CONN_CLOSING && evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
 		start_linger(c);
 }
 
@@ -114,7 +146,7 @@ static void send_reply(conn *c, const proto_buf *b)
 /* Runs the complete request lines in the input, at most
  * SERVER_REQS_PER_EVENT of them; more wait for the resume event so other
  * connections get their turn. */
-static void conn_process(conn *c)
+static void process_batch(conn *c)
 {
 	const server_config *cfg = c->env->cfg;
 	struct evbuffer *in = bufferevent_get_input(c->bev);
@@ -128,6 +160,7 @@ static void conn_process(conn *c)
 			stat_add(&c->env->stats->output_paused, 1);
 			bufferevent_disable(c->bev, EV_READ);
 			bufferevent_setwatermark(c->bev, EV_WRITE, (size_t)cfg->max_output / 2, 0);
+			bufferevent_enable(c->bev, EV_WRITE);   /* to hear when it drains */
 			return;
 		}
 		if (done == SERVER_REQS_PER_EVENT) {
@@ -180,6 +213,12 @@ static void conn_process(conn *c)
 	}
 }
 
+static void conn_process(conn *c)
+{
+	process_batch(c);
+	flush_out(c);
+}
+
 static void read_cb(struct bufferevent *bev, void *arg)
 {
 	conn *c = arg;
@@ -202,7 +241,10 @@ static void write_cb(struct bufferevent *bev, void *arg)
 		bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
 		if (!c->eof)
 			bufferevent_enable(bev, EV_READ);
+		bufferevent_disable(bev, EV_WRITE);   /* flush_out takes over */
 		conn_process(c);
+	} else if (c->state == CONN_ACTIVE && evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
+		bufferevent_disable(bev, EV_WRITE);
 	} else if (c->state == CONN_CLOSING && evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
 		start_linger(c);
 	}
@@ -274,7 +316,7 @@ int conn_start(conn_env *env, evutil_socket_t fd)
 	/* input stops at max_line: a line that fits has its '\n' by then */
 	bufferevent_setwatermark(c->bev, EV_READ, 0, (size_t)env->cfg->max_line);
 	set_timeouts(c, env->cfg->idle_timeout, env->cfg->send_timeout);
-	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	bufferevent_enable(c->bev, EV_READ);
 	return 0;
 fail:
 	evutil_closesocket(fd);

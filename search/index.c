@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +39,17 @@ struct sousuo_index {
 	uint32_t ncat;
 	ZSTD_DDict *ddict;
 	double avg_body, avg_title;
+	struct meta_cache *meta;   /* mutable behind the const index handles */
+};
+
+/* Every result line shows a document's path and title, and decompressing
+ * that small frame cost as much as formatting the whole reply; so each
+ * document's metadata is kept once decompressed, by whichever thread gets
+ * there first, up to INDEX_META_CACHE_BYTES in all (then frames are
+ * decompressed per call as before).  Freed with the index. */
+struct meta_cache {
+	atomic_size_t bytes;
+	_Atomic(char *) slot[];    /* per document: uint32 length, bytes, NUL */
 };
 
 /* Two buffers, so that a document's metadata stays valid while its body is
@@ -210,6 +222,11 @@ int index_open(const char *path, sousuo_index **out, char *err, size_t errlen)
 			goto bad;
 		}
 	}
+	ix->meta = calloc(1, sizeof *ix->meta + (size_t)h->ndocs * sizeof ix->meta->slot[0]);
+	if (!ix->meta) {
+		fail(err, errlen, path, "out of memory");
+		goto bad;
+	}
 	ix->avg_body = h->ndocs ? (double)h->body_tokens / h->ndocs : 1.0;
 	ix->avg_title = h->ndocs ? (double)h->title_tokens / h->ndocs : 1.0;
 	if (ix->avg_body < 1)
@@ -227,6 +244,11 @@ void index_close(sousuo_index *ix)
 {
 	if (!ix)
 		return;
+	if (ix->meta) {
+		for (uint32_t i = 0; i < ix->h->ndocs; i++)
+			free(atomic_load_explicit(&ix->meta->slot[i], memory_order_relaxed));
+		free(ix->meta);
+	}
 	ZSTD_freeDDict(ix->ddict);
 	munmap(ix->map, ix->size);
 	free(ix);
@@ -340,14 +362,10 @@ static ssize_t frame(const sousuo_index *ix, index_store_ctx *c, int which,
 	return (ssize_t)r;
 }
 
-int index_doc_meta(const sousuo_index *ix, index_store_ctx *c, uint32_t doc, index_meta *m)
+/* The three NUL-terminated strings of a meta frame p[0..n), p[n] = 0. */
+static int parse_meta(const char *p, size_t n, index_meta *m)
 {
-	const fmt_doc *d = &ix->docs[doc];
-	ssize_t n = frame(ix, c, 0, ix->store + d->store, d->meta_bytes);
-	if (n < 0)
-		return -1;
-	/* three NUL-terminated strings; the buffer's own NUL ends the last */
-	const char *p = c->buf[0], *end = c->buf[0] + n;
+	const char *end = p + n;
 	m->path = p;
 	p = memchr(p, 0, (size_t)(end - p));
 	if (!p || p + 1 >= end)
@@ -358,6 +376,38 @@ int index_doc_meta(const sousuo_index *ix, index_store_ctx *c, uint32_t doc, ind
 		return -1;
 	m->ext_id = p + 1 <= end ? p + 1 : end;
 	return 0;
+}
+
+int index_doc_meta(const sousuo_index *ix, index_store_ctx *c, uint32_t doc, index_meta *m)
+{
+	_Atomic(char *) *slot = &ix->meta->slot[doc];
+	char *hit = atomic_load_explicit(slot, memory_order_acquire);
+	uint32_t len;
+	if (hit) {
+		memcpy(&len, hit, sizeof len);
+		return parse_meta(hit + sizeof len, len, m);
+	}
+	const fmt_doc *d = &ix->docs[doc];
+	ssize_t n = frame(ix, c, 0, ix->store + d->store, d->meta_bytes);
+	if (n < 0 || parse_meta(c->buf[0], (size_t)n, m))
+		return -1;
+	size_t need = sizeof len + (size_t)n + 1;
+	if (atomic_fetch_add_explicit(&ix->meta->bytes, need, memory_order_relaxed) + need >
+	    INDEX_META_CACHE_BYTES)
+		return 0;   /* the cache is full: this copy in c serves */
+	char *copy = malloc(need);
+	if (!copy)
+		return 0;
+	len = (uint32_t)n;
+	memcpy(copy, &len, sizeof len);
+	memcpy(copy + sizeof len, c->buf[0], (size_t)n + 1);
+	char *expected = NULL;
+	if (!atomic_compare_exchange_strong_explicit(slot, &expected, copy, memory_order_acq_rel,
+	                                             memory_order_acquire)) {
+		free(copy);   /* another thread cached it first */
+		copy = expected;
+	}
+	return parse_meta(copy + sizeof len, len, m);
 }
 
 const char *index_doc_body(const sousuo_index *ix, index_store_ctx *c, uint32_t doc, size_t *len)

@@ -50,8 +50,13 @@ typedef struct index_store_ctx index_store_ctx;
 index_store_ctx *index_store_ctx_new(void);
 void index_store_ctx_free(index_store_ctx *c);
 
-/* Decompresses document doc's metadata.  The strings are owned by ctx and
- * valid until its next use.  Returns 0, or -1 if the frame is corrupt. */
+/* Bytes of decompressed metadata an open index keeps (index_doc_meta). */
+#define INDEX_META_CACHE_BYTES (64u << 20)
+
+/* Document doc's metadata.  The strings are owned by ctx or by the index and
+ * valid until ctx's next use.  Returns 0, or -1 if the frame is corrupt.
+ * Decompressed once per document and kept by the index, up to
+ * INDEX_META_CACHE_BYTES in all. */
 typedef struct {
 	const char *path, *title, *ext_id;
 } index_meta;
