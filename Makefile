@@ -1,9 +1,12 @@
 # sousuo — build, test and run.  `make run` and `make test` are the two
 # commands the README promises; everything else hangs off them.
 #
-# Layout: every .c under indexer/ search/ protocol/ (except *_main.c) goes into
-# one static library per build flavour; each *_main.c is a program in bin/;
-# each tests/test_*.c is a cmocka binary linked against the library.
+# Layout: every .c under indexer/ search/ protocol/ bench/ (except *_main.c)
+# goes into one static library per build flavour; each *_main.c is a program
+# in bin/; each tests/test_*.c is a cmocka binary linked against the library.
+# (bench/'s helpers, the latency histogram and the load generator, are in the
+# library so that their tests and both benchmarks link them like the rest; a
+# program takes from the archive only the objects it uses.)
 
 CC      ?= cc
 SHARED  ?= ../shared
@@ -23,13 +26,13 @@ CFLAGS  := $(OPT) $(SAN) -std=c11 -D_GNU_SOURCE $(WARN) -I. $(PKG_CFLAGS)
 LDFLAGS := $(SAN)
 LDLIBS  := $(PKG_LIBS) -lpthread -lm
 
-LIB_SRC  := $(filter-out %_main.c,$(wildcard indexer/*.c search/*.c protocol/*.c))
+LIB_SRC  := $(filter-out %_main.c,$(wildcard indexer/*.c search/*.c protocol/*.c bench/*.c))
 TEST_SRC := $(wildcard tests/test_*.c)
 # Build flavours: plain in build/ with programs in bin/; sanitized in
 # build-asan/ with its programs in build-asan/bin/.
 B ?= build
 BIN ?= bin
-PROGS    := $(BIN)/sousuo-index $(BIN)/sousuo-search $(BIN)/sousuo-hotpath
+PROGS    := $(BIN)/sousuo-index $(BIN)/sousuo-search $(BIN)/sousuo-hotpath $(BIN)/sousuo-benchmark
 # The daemon and the CLI join the build once their sources exist.
 DAEMON_SRC := $(filter-out %_main.c,$(wildcard daemon/*.c))
 ifneq ($(wildcard daemon/server_main.c),)
@@ -73,6 +76,10 @@ $(BIN)/sousuo-cli: $(B)/protocol/cli_main.o $(B)/libsousuo.a
 	$(CC) $(CFLAGS) $^ -o $@ $(LDFLAGS) $(LDLIBS) $(CLI_LIBS)
 
 $(BIN)/sousuo-hotpath: $(B)/bench/hotpath_main.o $(B)/libsousuo.a
+	@mkdir -p $(BIN)
+	$(CC) $(CFLAGS) $^ -o $@ $(LDFLAGS) $(LDLIBS)
+
+$(BIN)/sousuo-benchmark: $(B)/bench/benchmark_main.o $(B)/libsousuo.a
 	@mkdir -p $(BIN)
 	$(CC) $(CFLAGS) $^ -o $@ $(LDFLAGS) $(LDLIBS)
 

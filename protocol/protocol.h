@@ -188,4 +188,57 @@ typedef struct {
  * first max are stored).  An empty line is one empty field. */
 size_t proto_split_fields(const char *line, size_t len, proto_slice *fields, size_t max);
 
+/* ==== incremental reply scanning (protocol/reply_scan.c) ====================== */
+
+/* Frames a stream of pipelined replies without keeping them, for the load
+ * generator (bench/benchmark_main.c): the caller feeds whatever bytes arrived,
+ * split anywhere, and learns where each reply ends and whether it was OK or
+ * ERR.  The status line goes through proto_parse_status; the n lines of an OK
+ * reply are only counted, so a reply of any size costs no memory.  Pure: no
+ * I/O, no allocation, no global state; one proto_scan per connection. */
+
+/* Longest status line, its "\n" or "\r\n" excluded.  An ERR line is a code
+ * word and a message of about PROTO_MAX_MESSAGE bytes, an OK line's info a
+ * few name=value words: a longer line means the stream is not replies. */
+#define PROTO_SCAN_MAX_STATUS 1024
+/* Longest ERR code word kept in proto_scan_reply.code_word; longer is cut. */
+#define PROTO_SCAN_MAX_CODE   23
+
+typedef enum {
+	PROTO_SCAN_MORE,      /* every byte was consumed and no reply ended */
+	PROTO_SCAN_REPLY,     /* a reply ended with the last byte consumed */
+	PROTO_SCAN_BAD,       /* a status line proto_parse_status refuses */
+	PROTO_SCAN_TOOLONG,   /* a status line over PROTO_SCAN_MAX_STATUS */
+} proto_scan_result;
+
+/* What proto_scan_feed found.  The reply fields are set for REPLY only. */
+typedef struct {
+	proto_scan_result result;
+	bool ok;                                  /* OK or ERR */
+	uint32_t nlines;                          /* OK: the lines that followed */
+	proto_errcode code;                       /* ERR: INTERNAL for a word we don't know */
+	char code_word[PROTO_SCAN_MAX_CODE + 1];  /* ERR: as sent (cut), NUL-terminated */
+} proto_scan_reply;
+
+/* Scanner state; the fields are private. */
+typedef struct {
+	proto_scan_result broken;       /* MORE, or the BAD/TOOLONG that lost the framing */
+	uint32_t lines_left;            /* lines of the OK reply in progress still to come */
+	uint32_t nlines;                /* that reply's n */
+	uint32_t status_len;            /* bytes of a split status line held in status[] */
+	char status[PROTO_SCAN_MAX_STATUS + 1];   /* +1: its "\r" */
+} proto_scan;
+
+/* Starts a scanner at the beginning of a reply stream (also to reuse one). */
+void proto_scan_init(proto_scan *s);
+
+/* Consumes bytes of the stream up to the end of the first reply that ends
+ * within buf[0..len).  Returns the number of bytes consumed and sets
+ * out->result: REPLY (the reply ended at buf[returned - 1]; call again for
+ * the rest of buf) or MORE (all len bytes consumed, the reply goes on in the
+ * next feed).  Returns -1 with BAD or TOOLONG when a status line is
+ * malformed or too long: the framing is lost, and every later feed returns
+ * -1 with the same result until proto_scan_init. */
+ssize_t proto_scan_feed(proto_scan *s, const char *buf, size_t len, proto_scan_reply *out);
+
 #endif
