@@ -333,6 +333,8 @@ done:
 		return -1;
 	}
 	topk_sort(&t);
+	for (uint32_t i = 0; i < c->used_pool; i++)
+		r->postings += c->pool[i]->ndecoded;
 	r->total = total;
 	r->total_exact = !c->pruned;
 	r->nhits = t.n > o->offset ? t.n - o->offset : 0;

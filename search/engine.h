@@ -58,6 +58,7 @@ typedef struct {
 	int total_exact;
 	uint32_t nhits;        /* hits[] length: at most limit */
 	const engine_hit *hits;/* best first; owned by the ctx, valid until its next search */
+	uint64_t postings;     /* postings (document entries) decoded: a measure of work */
 } engine_result;
 
 typedef struct engine_ctx engine_ctx;

@@ -101,6 +101,7 @@ static int decode_block(pcur *c)
 		return corrupt(c);
 	}
 	c->decoded = 1;
+	c->ndecoded += c->n;
 	c->i = 0;
 	return 0;
 }

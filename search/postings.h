@@ -45,6 +45,7 @@ typedef struct {
 	const uint8_t *pos_limit;     /* end of this block's positions */
 	uint32_t docpos_i;            /* index of the document in docpos, or UINT32_MAX */
 	int corrupt;                  /* set when the data do not decode */
+	uint64_t ndecoded;            /* documents decoded so far (benchmarks) */
 	/* buffers below survive pcur_open: owned, grown, freed by pcur_free */
 	uint32_t *pos;                /* raw deltas of the block's later positions */
 	uint32_t pos_cap;
