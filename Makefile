@@ -44,7 +44,7 @@ endif
 LIB_OBJ  := $(LIB_SRC:%.c=$(B)/%.o)
 TESTS    := $(TEST_SRC:tests/%.c=$(B)/tests/%)
 
-.PHONY: all deps test test-bins test-asan run corpus bench clean
+.PHONY: all deps test test-bins test-asan run corpus bench bench-compare clean
 all: deps
 	@$(MAKE) --no-print-directory $(PROGS)
 
@@ -105,9 +105,17 @@ corpus:
 run: all
 	@sh scripts/run.sh
 
-# Index build and in-process hot path figures into bench/results/REPORT.md.
+# The benchmark report, bench/results/REPORT.md and its plots: index build,
+# the hot path in-process, hit counts, the daemon over the wire.  QUICK=1
+# only checks that every step runs (CI).
+QUICK ?=
 bench: all
-	@SHARED=$(SHARED) sh scripts/bench.sh
+	@SHARED=$(SHARED) sh scripts/bench.sh $(if $(QUICK),--quick)
+
+# The same run with Lucene, Sphinx and SQLite FTS5 beside sousuo (each peer
+# is installed from Debian by its bench/peers/NAME/run.sh).
+bench-compare: all
+	@SHARED=$(SHARED) sh scripts/bench-compare.sh $(if $(QUICK),--quick)
 
 clean:
 	rm -rf build build-asan bin $(INDEX)
