@@ -66,7 +66,8 @@ static void usage(void)
 {
 	fprintf(stderr, "usage: sousuo-hotpath -i INDEX -f QUERIES [-r RUNS] [--fast] [--known FILE]\n"
 	                "                      [--per-query OUT]   (OUT: query TAB median us, slowest first)\n"
-	                "                      [--tsv OUT]         (OUT: class n p50 p90 p99 max qps, us)\n");
+	                "                      [--tsv OUT]         (OUT: class n p50 p90 p99 max qps, us)\n"
+	                "                      [--no-limits]       (no codec and memcpy ceilings: for profiling)\n");
 }
 
 static double known_item(sousuo_index *ix, engine_ctx *ec, const char *path, double *s1)
@@ -185,7 +186,7 @@ static void physical_limits(void)
 int main(int argc, char **argv)
 {
 	const char *ipath = NULL, *qpath = NULL, *kpath = NULL, *dpath = NULL, *tpath = NULL;
-	int runs = 5, fast = 0;
+	int runs = 5, fast = 0, limits = 1;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "-i") && i + 1 < argc)
 			ipath = argv[++i];
@@ -201,6 +202,8 @@ int main(int argc, char **argv)
 			dpath = argv[++i];
 		else if (!strcmp(argv[i], "--tsv") && i + 1 < argc)
 			tpath = argv[++i];
+		else if (!strcmp(argv[i], "--no-limits"))
+			limits = 0;
 		else {
 			usage();
 			return 2;
@@ -322,7 +325,8 @@ int main(int argc, char **argv)
 	}
 	if (tsv)
 		fclose(tsv);
-	physical_limits();
+	if (limits)
+		physical_limits();
 	if (dpath) {
 		FILE *o = fopen(dpath, "w");
 		double *med = malloc(nq * sizeof *med), *v = malloc((size_t)runs * sizeof *v);

@@ -17,7 +17,7 @@
 /* "SOUSUOIX" read as a little-endian u64: a byte-swapped or foreign file
  * shows up as a magic mismatch before anything else is read. */
 #define FMT_MAGIC 0x58494F5553554F53ull
-#define FMT_VERSION 1u
+#define FMT_VERSION 2u   /* 2: every 3- and 4-character run of a title is a key */
 
 /* Sections, in file order.  Every section starts on a 64-byte boundary and
  * has its own xxh3-64 checksum in the section table. */

@@ -4,7 +4,7 @@
  * writer_tokenize.c, writer_postings.c, writer_store.c and writer_file.c
  * (private header writer_int.h, which also describes the threads).
  *
- * ON-DISK FORMAT, version 1 (also docs/INDEX-FORMAT.md; constants and fixed
+ * ON-DISK FORMAT, version 2 (also docs/INDEX-FORMAT.md; constants and fixed
  * records in format.h).  Little-endian throughout.
  *
  *   file      := header section*          sections start on 64-byte boundaries
@@ -60,7 +60,8 @@
  * characters whose every pair is frequent and that occur in at least
  * ngram_min_df documents get keys of their own (ngrams.c): runs of 3 with
  * doc-level postings (FMT_KIND_NGRAM), runs of 4 with their start positions
- * (FMT_KIND_NGRAM4).
+ * (FMT_KIND_NGRAM4).  In the title field every run of 3 and 4 gets these
+ * keys (writer_tokenize.c), frequent or not.
  *
  * Word, pair and n-gram keys are 59-bit hashes; two distinct words sharing one would
  * be one term.  The chance for this corpus (~300,000 keys) is below 1e-7 and

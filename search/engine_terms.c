@@ -49,17 +49,21 @@ int build_comps(engine_ctx *c, const query_node *qn, int title, comps *cs)
 	uint32_t n = qn->ntoks;
 	int rc = 0;
 	memset(cs, 0, sizeof *cs);
-	int run = n >= 3 && n <= 4 && !title;   /* a run of 3-4 CJK characters? */
+	int run = n >= 3 && n <= 4;   /* a run of 3-4 CJK characters? */
 	for (uint32_t i = 0; i < n && run; i++)
 		run = t[i].kind == TEXT_TOK_CJK && (i == 0 || t[i].pos == t[i - 1].pos + 1);
 	if (run) {
-		/* frequent runs have their own doc-level postings */
+		/* frequent runs have their own postings; in titles every run has */
 		uint32_t cps[4];
 		for (uint32_t i = 0; i < n; i++)
 			cps[i] = t[i].cp;
-		int r = comp_add(c, cs, keys_ngram(cps, n), 0);
-		if (r <= 0)
-			return r;   /* found (one doc-level component), or an error */
+		int r = comp_add(c, cs, title ? keys_title(keys_ngram(cps, n)) : keys_ngram(cps, n), 0);
+		if (r <= 0 || title) {
+			cs->all = (1ull << n) - 1;
+			/* found: one component read for its tf alone, even a 4-run's
+			 * positional one; absent from titles: no title holds the run */
+			return r < 0 ? r : 0;
+		}
 	}
 	if (n == 1) {
 		uint64_t k = tok_key(&t[0]);

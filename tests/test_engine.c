@@ -296,6 +296,36 @@ static void test_snippet(void **state)
 	index_store_ctx_free(sc);
 }
 
+/* Every 3- and 4-character run of a title is a key of its own (and longer
+ * runs are checked by position): title: queries of every substring of 2 to
+ * 7 characters of every title match exactly the titles holding it, and
+ * runs whose pairs exist but not in that order match nothing. */
+static void test_title_runs(void **state)
+{
+	fixture *f = *state;
+	size_t n = sizeof MINI / sizeof MINI[0];
+	for (size_t d = 0; d < n; d++) {
+		const char *t = MINI[d].title;
+		size_t len = strlen(t);   /* all CJK: 3 bytes a character */
+		for (size_t a = 0; a < len; a += 3)
+			for (size_t k = 2; k <= 7 && a + 3 * k <= len; k++) {
+				char sub[64], q[80];
+				memcpy(sub, t + a, 3 * k);
+				sub[3 * k] = 0;
+				int64_t want = 0;
+				for (size_t e = 0; e < n; e++)
+					want += strstr(MINI[e].title, sub) != NULL;
+				snprintf(q, sizeof q, "title:%s", sub);
+				if (count_q(f, q) != want)
+					fail_msg("%s: %lld, want %lld", q, (long long)count_q(f, q), (long long)want);
+			}
+	}
+	assert_int_equal(count_q(f, "title:和国中"), 0);   /* 和国, 国中: only one in titles */
+	assert_int_equal(count_q(f, "title:投资法中"), 0);
+	assert_int_equal(count_q(f, "title:实行准入"), 0);  /* in bodies, not in titles */
+	assert_int_equal(count_q(f, "实行准入"), 2);
+}
+
 /* The window: the first place where every term meets, found without
  * reading the rest of the document; when the terms never meet, the best
  * window within SNIPPET_SCAN_BYTES of the first match. */
@@ -843,6 +873,7 @@ int main(void)
 		cmocka_unit_test(test_bm25_arithmetic),
 		cmocka_unit_test(test_snippet),
 		cmocka_unit_test(test_snippet_window),
+		cmocka_unit_test(test_title_runs),
 		cmocka_unit_test(test_corruption),
 	};
 	const struct CMUnitTest corpus[] = {
