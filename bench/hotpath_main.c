@@ -221,6 +221,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	double t_open = now() - t0;
+	if (index_lock(ix, err, sizeof err))
+		fprintf(stderr, "sousuo-hotpath: %s (figures may include page faults)\n", err);
 	FILE *f = fopen(qpath, "r");
 	if (!f) {
 		fprintf(stderr, "sousuo-hotpath: cannot open %s\n", qpath);

@@ -40,6 +40,11 @@ static index_ref *ref_open(const char *path, uint64_t gen, char *err, size_t err
 		free(r);
 		return NULL;
 	}
+	/* pinned, so that no query waits for the disk (index.h); without the
+	 * privilege the index serves as well, only with that risk */
+	char why[256];
+	if (index_lock(r->ix, why, sizeof why))
+		log_msg(LOGL_WARN, "%s: %s", path, why);
 	atomic_init(&r->refs, 1);
 	r->generation = gen;
 	return r;

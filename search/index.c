@@ -240,6 +240,15 @@ bad:
 	return -1;
 }
 
+int index_lock(sousuo_index *ix, char *err, size_t errlen)
+{
+	if (mlock(ix->map, ix->size) == 0)
+		return 0;
+	snprintf(err, errlen, "cannot lock %zu MB of index in memory: %s", ix->size >> 20,
+	         strerror(errno));
+	return -1;
+}
+
 void index_close(sousuo_index *ix)
 {
 	if (!ix)

@@ -20,6 +20,13 @@ typedef struct sousuo_index sousuo_index;
 int index_open(const char *path, sousuo_index **out, char *err, size_t errlen);
 void index_close(sousuo_index *ix);
 
+/* Locks the mapping in memory (mlock), so that the kernel never drops its
+ * pages: a dropped page costs a disk read in the middle of a query (on this
+ * machine a proactive reclaimer pages out what has not been touched for a
+ * while, and such queries took milliseconds).  Returns 0, or -1 with the
+ * reason in err (RLIMIT_MEMLOCK, usually): the index still works. */
+int index_lock(sousuo_index *ix, char *err, size_t errlen);
+
 const fmt_header *index_header(const sousuo_index *ix);
 uint32_t index_ndocs(const sousuo_index *ix);
 double index_avg_body(const sousuo_index *ix);   /* tokens */
