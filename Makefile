@@ -20,7 +20,7 @@ EVENT_LIBS = $(shell pkg-config --libs libevent libevent_pthreads 2>/dev/null)
 CLI_LIBS   = $(shell pkg-config --libs libedit 2>/dev/null)
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
-OPT     ?= -O2 -g
+OPT     ?= -O3 -g
 SAN     ?=
 CFLAGS  := $(OPT) $(SAN) -std=c11 -D_GNU_SOURCE $(WARN) -I. $(PKG_CFLAGS)
 LDFLAGS := $(SAN)

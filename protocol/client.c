@@ -461,7 +461,7 @@ int proto_client_read_reply(proto_client *c, proto_reply *r)
 		}
 	}
 
-	size_t soff, slen;
+	size_t soff = 0, slen = 0;
 	rc = in_line(c, false, &soff, &slen);
 	if (rc)
 		return rc;
@@ -477,7 +477,7 @@ int proto_client_read_reply(proto_client *c, proto_reply *r)
 			return fail(c, PROTO_CLIENT_ETOOBIG, "reply over %u bytes", PROTO_CLIENT_MAX_REPLY);
 		if ((rc = lines_room(c, (size_t)i + 1)) != 0)
 			return rc;
-		size_t off, len;
+		size_t off = 0, len = 0;
 		if ((rc = in_line(c, true, &off, &len)) != 0)
 			return rc;
 		c->offs[i] = off;
