@@ -44,7 +44,10 @@ set logscale y
 set ylabel "microseconds (log scale)"
 set key top left
 set xtics rotate by -20
-plot "$out/classes.tsv" using 3:xtic(1) title "p50", '' using 4 title "p90", '' using 5 title "p99"
+set datafile separator "\t"
+plot "$out/classes.tsv" every ::1 using 3:xtic(1) title "p50", '' every ::1 using 4 title "p90", \
+     '' every ::1 using 5 title "p99"
+set datafile separator whitespace
 
 set output "$out/wire.png"
 set terminal pngcairo size 1000,420 font ",10" noenhanced
@@ -56,7 +59,7 @@ set xrange [0.8:80]
 set xlabel "connections"
 set logscale y
 set ylabel "queries per second (log scale)"
-set key bottom right
+set key top left
 set title "throughput"
 plot "$out/ours-wire.dat" using 1:2 title "sousuo" lw 2 pt 7 $q1
 set title "p99 latency"
