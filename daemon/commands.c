@@ -28,6 +28,7 @@ struct cmd_ctx {
 	snippet_ctx *snip;
 	snippet_opts snip_opts;
 	proto_buf lines;          /* a reply's lines, written before its status line */
+	cmd_session *sess;        /* the session of the request being run */
 };
 
 cmd_ctx *cmd_ctx_new(index_holder *holder, server_stats *stats, const server_config *cfg)
@@ -76,7 +77,7 @@ static cmd_after reply_err(cmd_ctx *c, proto_buf *out, proto_errcode code, const
 	proto_buf_reset(out);
 	proto_put_err(out, code, msg);
 	stat_add(&c->stats->errors, 1);
-	stat_add(&c->stats->errors_by_code[code <= PROTO_E_INTERNAL ? code : PROTO_E_INTERNAL], 1);
+	stat_add(&c->stats->errors_by_code[code <= PROTO_E_LAST ? code : PROTO_E_INTERNAL], 1);
 	return CMD_KEEP;
 }
 
@@ -373,7 +374,7 @@ static cmd_after do_stats(cmd_ctx *c, const sousuo_index *ix, const proto_reques
 	stat_line(b, &n, "connections_rejected", "%" PRIu64, stat_get(&s->conns_rejected));
 	stat_line(b, &n, "requests", "%" PRIu64, stat_get(&s->requests));
 	stat_line(b, &n, "errors", "%" PRIu64, stat_get(&s->errors));
-	for (int e = PROTO_E_UNKNOWN; e <= PROTO_E_INTERNAL; e++) {
+	for (int e = PROTO_E_UNKNOWN; e <= PROTO_E_LAST; e++) {
 		char name[40];
 		snprintf(name, sizeof name, "errors_%s", proto_errcode_word((proto_errcode)e));
 		stat_line(b, &n, name, "%" PRIu64, stat_get(&s->errors_by_code[e]));
@@ -383,6 +384,7 @@ static cmd_after do_stats(cmd_ctx *c, const sousuo_index *ix, const proto_reques
 	stat_line(b, &n, "send_timeout_closed", "%" PRIu64, stat_get(&s->send_closed));
 	stat_line(b, &n, "queries_timed_out", "%" PRIu64, stat_get(&s->queries_timed_out));
 	stat_line(b, &n, "slow_requests", "%" PRIu64, stat_get(&s->slow_requests));
+	stat_line(b, &n, "auth_failures", "%" PRIu64, stat_get(&s->auth_failures));
 	stat_line(b, &n, "reloads", "%" PRIu64, stat_get(&s->reloads));
 	stat_line(b, &n, "reload_failures", "%" PRIu64, stat_get(&s->reload_failures));
 	stat_line(b, &n, "index_file", "%s", index_holder_path(c->holder));
@@ -413,6 +415,35 @@ static cmd_after do_reload(cmd_ctx *c, const sousuo_index *ix, const proto_reque
 	return CMD_KEEP;
 }
 
+bool cmd_password_ok(const char *given, size_t given_len, const char *secret)
+{
+	size_t n = strlen(secret);
+	volatile unsigned char diff = given_len != n;
+	for (size_t i = 0; i < n; i++)
+		diff |= (unsigned char)(secret[i] ^ (i < given_len ? given[i] : 0));
+	return diff == 0;
+}
+
+static cmd_after do_auth(cmd_ctx *c, const sousuo_index *ix, const proto_request *rq,
+                         const char *line, proto_buf *out)
+{
+	if (!c->cfg->requirepass)
+		return reply_err(c, out, PROTO_E_ARGS, "this server has no password (no --requirepass)");
+	if (cmd_password_ok(rq->query, rq->query_len, c->cfg->requirepass)) {
+		c->sess->authed = true;
+		proto_put_ok(out, 0, "authenticated");
+		return CMD_KEEP;
+	}
+	c->sess->authed = false;
+	stat_add(&c->stats->auth_failures, 1);
+	if (++c->sess->auth_failures >= CMD_MAX_AUTH_FAILURES) {
+		reply_err(c, out, PROTO_E_AUTH, "wrong password; closing after %d tries",
+		          CMD_MAX_AUTH_FAILURES);
+		return CMD_CLOSE;
+	}
+	return reply_err(c, out, PROTO_E_AUTH, "wrong password");
+}
+
 static cmd_after do_help(cmd_ctx *c, const sousuo_index *ix, const proto_request *rq,
                          const char *line, proto_buf *out);
 
@@ -435,6 +466,7 @@ static const struct {
 	{ PROTO_CMD_RELOAD, do_reload, false, "RELOAD  -> load the index file again" },
 	{ PROTO_CMD_HELP, do_help, false, "HELP  -> this text" },
 	{ PROTO_CMD_QUIT, do_quit, false, "QUIT  -> OK 0 bye, then close" },
+	{ PROTO_CMD_AUTH, do_auth, false, "AUTH <password>  -> OK 0 authenticated (with --requirepass)" },
 };
 
 static cmd_after do_help(cmd_ctx *c, const sousuo_index *ix, const proto_request *rq,
@@ -451,18 +483,19 @@ static cmd_after do_help(cmd_ctx *c, const sousuo_index *ix, const proto_request
 	return CMD_KEEP;
 }
 
-_Static_assert(PROTO_NCMDS == 8, "a new proto_cmd needs a row in the command table");
+_Static_assert(PROTO_NCMDS == 9, "a new proto_cmd needs a row in the command table");
 
-static cmd_after execute(cmd_ctx *c, const char *line, size_t len, proto_buf *out);
+static cmd_after execute(cmd_ctx *c, cmd_session *s, const char *line, size_t len,
+                         proto_buf *out);
 
 /* Runs one request line; with --slow-log, a request that took at least its
  * threshold is logged with its time and (the start of) its line. */
-cmd_after cmd_execute(cmd_ctx *c, const char *line, size_t len, proto_buf *out)
+cmd_after cmd_execute(cmd_ctx *c, cmd_session *s, const char *line, size_t len, proto_buf *out)
 {
 	if (c->cfg->slow_log <= 0)
-		return execute(c, line, len, out);
+		return execute(c, s, line, len, out);
 	uint64_t t0 = now_us();
-	cmd_after after = execute(c, line, len, out);
+	cmd_after after = execute(c, s, line, len, out);
 	uint64_t took = now_us() - t0;
 	if (took >= (uint64_t)c->cfg->slow_log) {
 		stat_add(&c->stats->slow_requests, 1);
@@ -473,9 +506,11 @@ cmd_after cmd_execute(cmd_ctx *c, const char *line, size_t len, proto_buf *out)
 	return after;
 }
 
-static cmd_after execute(cmd_ctx *c, const char *line, size_t len, proto_buf *out)
+static cmd_after execute(cmd_ctx *c, cmd_session *s, const char *line, size_t len,
+                         proto_buf *out)
 {
 	proto_buf_reset(out);
+	c->sess = s;
 	proto_request rq;
 	proto_error pe;
 	int rc = proto_parse_request(line, len, &rq, &pe);
@@ -488,6 +523,9 @@ static cmd_after execute(cmd_ctx *c, const char *line, size_t len, proto_buf *ou
 	}
 	if ((unsigned)rq.cmd >= PROTO_NCMDS || table[rq.cmd].cmd != rq.cmd)
 		return reply_err(c, out, PROTO_E_INTERNAL, "command table out of order");
+	if (c->cfg->requirepass && !s->authed && rq.cmd != PROTO_CMD_AUTH && rq.cmd != PROTO_CMD_PING &&
+	    rq.cmd != PROTO_CMD_HELP && rq.cmd != PROTO_CMD_QUIT)
+		return reply_err(c, out, PROTO_E_AUTH, "authentication required (AUTH <password>)");
 	cmd_after after;
 	if (table[rq.cmd].index) {
 		index_ref *ref = index_holder_acquire(c->holder);

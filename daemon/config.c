@@ -53,6 +53,8 @@ static const cfg_def defs[] = {
 	  "log every request slower than this (us/ms/s; default 0: off)" },
 	{ "unix", 0, CFG_STR, F(unix_path), 0, 0, 0, NULL,
 	  "also listen on a Unix socket at this path (default: none)" },
+	{ "requirepass", 0, CFG_STR, F(requirepass), 0, 0, 0, NULL,
+	  "clients must AUTH with this password (needed to --bind beyond loopback)" },
 };
 #define NDEFS (sizeof defs / sizeof defs[0])
 
@@ -81,6 +83,7 @@ void config_usage(FILE *f)
 			fprintf(f, "  %-26s %s\n", flag, d->help);
 	}
 	fprintf(f, "  -h, --help                 this text\n"
+	           "SOUSUO_REQUIREPASS in the environment is --requirepass without showing it in ps.\n"
 	           "Signals: SIGHUP reloads the index file, SIGTERM/SIGINT stop after flushing.\n");
 }
 
@@ -207,6 +210,10 @@ int config_parse(server_config *c, int argc, char **argv, char *err, size_t errl
 		snprintf(err, errlen, "no index file: give -i INDEX");
 		return -1;
 	}
+	/* the environment keeps the password out of ps's view of argv */
+	const char *pw = getenv("SOUSUO_REQUIREPASS");
+	if (!c->requirepass && pw && *pw)
+		c->requirepass = pw;
 	if (c->threads == 0) {
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
 		c->threads = n < 1 ? 1 : n > SERVER_MAX_THREADS ? SERVER_MAX_THREADS : n;

@@ -48,6 +48,8 @@ typedef struct {
 	long long slow_log;       /* --slow-log: requests that take at least this
 	                             many microseconds are logged; 0 off */
 	const char *unix_path;    /* --unix: also listen on this Unix socket; NULL none */
+	const char *requirepass;  /* --requirepass: clients must AUTH with it; NULL none.
+	                             Required when --bind is not a loopback address */
 } server_config;
 
 /* Parses the command line into *c (defaults for what is not given).

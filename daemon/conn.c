@@ -45,6 +45,7 @@ struct conn {
 	bool paused;              /* output at --max-output: not reading */
 	bool eof;                 /* the client shut its sending side */
 	size_t scanned;           /* input bytes already known to hold no '\n' */
+	cmd_session sess;         /* --requirepass state */
 	conn *prev, *next;
 };
 
@@ -203,7 +204,7 @@ static void process_batch(conn *c)
 		size_t n = line_len;
 		if (n && line[n - 1] == '\r')
 			n--;
-		cmd_after after = cmd_execute(c->env->cmds, line, n, &c->env->reply);
+		cmd_after after = cmd_execute(c->env->cmds, &c->sess, line, n, &c->env->reply);
 		evbuffer_drain(in, line_len + 1);
 		c->scanned = 0;
 		send_reply(c, &c->env->reply);

@@ -26,6 +26,7 @@ struct http_server {
 	struct event_base *base;
 	struct evhttp *http;
 	cmd_ctx *cmd;
+	const server_config *cfg;
 	server_stats *stats;
 	proto_buf line;    /* the line-protocol request */
 	proto_buf reply;   /* its reply */
@@ -61,7 +62,8 @@ static void send_json(http_server *h, struct evhttp_request *req, int status, co
 static void send_error(http_server *h, struct evhttp_request *req, int status, const char *code,
                        const char *msg, size_t msglen)
 {
-	const char *reason = status == 400 ? "Bad Request" : status == 404 ? "Not Found" :
+	const char *reason = status == 400 ? "Bad Request" : status == 401 ? "Unauthorized" :
+	                     status == 404 ? "Not Found" :
 	                     status == 405 ? "Method Not Allowed" :
 	                     status == 503 ? "Service Unavailable" : "Internal Server Error";
 	proto_buf *b = &h->json;
@@ -96,7 +98,15 @@ static int run_cmd(http_server *h, struct evhttp_request *req, cmd_reply *r)
 		send_error(h, req, 500, "INTERNAL", "out of memory", 13);
 		return -1;
 	}
-	cmd_execute(h->cmd, h->line.p, h->line.len, o);
+	/* with --requirepass, each request carries the password as
+	 * "Authorization: Bearer <password>" (HTTP has no session to AUTH in) */
+	cmd_session sess = { false, 0 };
+	if (h->cfg->requirepass) {
+		const char *a = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
+		if (a && !strncasecmp(a, "Bearer ", 7))
+			sess.authed = cmd_password_ok(a + 7, strlen(a + 7), h->cfg->requirepass);
+	}
+	cmd_execute(h->cmd, &sess, h->line.p, h->line.len, o);
 	char *nl = o->len ? memchr(o->p, '\n', o->len) : NULL;
 	if (o->failed || !nl || proto_parse_status(o->p, (size_t)(nl - o->p), &r->st)) {
 		send_error(h, req, 500, "INTERNAL", "bad reply", 9);
@@ -150,6 +160,11 @@ static void send_cmd_error(http_server *h, struct evhttp_request *req, const cmd
 		break;
 	case PROTO_E_NOTFOUND: status = 404; break;
 	case PROTO_E_BUSY: status = 503; break;
+	case PROTO_E_AUTH:
+		status = 401;
+		evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
+		                  "Bearer realm=\"sousuo\"");
+		break;
 	default: status = 500;
 	}
 	send_error(h, req, status, proto_errcode_word(r->st.code), r->st.msg, r->st.msg_len);
@@ -439,6 +454,7 @@ http_server *http_new(const server_config *cfg, int port, index_holder *holder,
 	h->base = event_base_new();
 	h->http = h->base ? evhttp_new(h->base) : NULL;
 	h->cmd = cmd_ctx_new(holder, stats, cfg);
+	h->cfg = cfg;
 	if (!h->http || !h->cmd) {
 		snprintf(err, errlen, "out of memory");
 		http_join_free(h);

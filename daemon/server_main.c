@@ -6,6 +6,8 @@
 #include <event2/thread.h>
 #include <errno.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -108,6 +110,18 @@ static void addr_text(const struct sockaddr *sa, socklen_t len, char *out, size_
 	snprintf(out, cap, sa->sa_family == AF_INET6 ? "[%s]:%s" : "%s:%s", host, port);
 }
 
+/* 127.0.0.0/8, ::1 and ::ffff:127.0.0.0/104: nobody else can connect. */
+static bool is_loopback(const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET)
+		return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) == 127;
+	if (sa->sa_family == AF_INET6) {
+		const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+		return IN6_IS_ADDR_LOOPBACK(a) || (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+	}
+	return false;
+}
+
 static int start_workers(server *s)
 {
 	char port[16], err[256];
@@ -126,6 +140,11 @@ static int start_workers(server *s)
 	socklen_t sslen = (socklen_t)ai->ai_addrlen;
 	memcpy(&ss, ai->ai_addr, ai->ai_addrlen);
 	freeaddrinfo(ai);
+	if (!is_loopback((struct sockaddr *)&ss) && !s->cfg.requirepass) {
+		log_msg(LOGL_ERROR, "--bind %s is not a loopback address: anyone who can reach it could "
+		        "search and reload; give --requirepass (or SOUSUO_REQUIREPASS)", s->cfg.bind);
+		return -1;
+	}
 
 	if (s->cfg.unix_path && (s->unix_fd = open_unix(s->cfg.unix_path)) < 0)
 		return -1;

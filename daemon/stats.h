@@ -17,7 +17,7 @@ typedef struct {
 	atomic_uint_fast64_t conns_rejected;  /* refused at --max-conns (ERR BUSY) */
 	atomic_uint_fast64_t requests;        /* non-empty request lines answered */
 	atomic_uint_fast64_t errors;          /* ERR replies, all codes */
-	atomic_uint_fast64_t errors_by_code[PROTO_E_INTERNAL + 1];
+	atomic_uint_fast64_t errors_by_code[PROTO_E_LAST + 1];
 	atomic_uint_fast64_t output_paused;   /* times a connection's pending replies
 	                                         reached --max-output and reading stopped */
 	atomic_uint_fast64_t idle_closed;     /* closed by --idle-timeout */
@@ -25,6 +25,7 @@ typedef struct {
 	                                         reading its replies) */
 	atomic_uint_fast64_t queries_timed_out; /* abandoned at --query-timeout */
 	atomic_uint_fast64_t slow_requests;   /* logged by --slow-log */
+	atomic_uint_fast64_t auth_failures;   /* wrong AUTH passwords */
 	atomic_uint_fast64_t reloads;         /* successful RELOAD / SIGHUP */
 	atomic_uint_fast64_t reload_failures; /* refused new index files */
 } server_stats;

@@ -1,7 +1,7 @@
 /* cli_main.c — sousuo-cli, the command-line client of sousuo-server, in the
  * manner of redis-cli:
  *
- *   sousuo-cli [-h HOST] [-p PORT] [-t SECONDS] [--raw] [COMMAND ARGS...]
+ *   sousuo-cli [-h HOST] [-p PORT] [-t SECONDS] [-a PASSWORD] [--raw] [COMMAND ARGS...]
  *
  * With a command it sends the arguments joined by spaces as one request and
  * prints the reply; without one it reads commands from an interactive prompt
@@ -33,15 +33,17 @@ static struct {
 	int timeout_ms;
 	bool raw;
 	bool tty;          /* stdout is a terminal: bold matches, dim metadata */
-} opt = { DEFAULT_HOST, DEFAULT_PORT, DEFAULT_TIMEOUT_MS, false, false };
+	const char *password;   /* -a or SOUSUO_PASSWORD: sent as AUTH on connecting */
+} opt = { DEFAULT_HOST, DEFAULT_PORT, DEFAULT_TIMEOUT_MS, false, false, NULL };
 
 static void usage(FILE *f)
 {
 	fprintf(f,
-	        "usage: sousuo-cli [-h HOST] [-p PORT] [-t SECONDS] [--raw] [COMMAND ARGS...]\n"
+	        "usage: sousuo-cli [-h HOST] [-p PORT] [-t SECONDS] [-a PASSWORD] [--raw] [COMMAND ARGS...]\n"
 	        "  -h HOST      server address, or a Unix socket path starting with '/' (default %s)\n"
 	        "  -p PORT      server port (default %d)\n"
 	        "  -t SECONDS   give up on a reply after this long without progress (default %d)\n"
+	        "  -a PASSWORD  AUTH with it on connecting (or SOUSUO_PASSWORD in the environment)\n"
 	        "  --raw        print replies exactly as received\n"
 	        "  --help       this text\n"
 	        "With a COMMAND (e.g. SEARCH 外商投资 负面清单) it runs it and exits: status 0 for\n"
@@ -389,8 +391,24 @@ static proto_client *connect_or_say(void)
 {
 	char err[256];
 	proto_client *c = proto_client_connect(opt.host, opt.port, opt.timeout_ms, err, sizeof err);
-	if (!c)
+	if (!c) {
 		fprintf(stderr, "Could not connect to sousuo-server: %s\n", err);
+		return NULL;
+	}
+	if (opt.password) {
+		proto_reply r;
+		size_t n = strlen(opt.password) + 6;
+		char *line = malloc(n);
+		int rc = line ? snprintf(line, n, "AUTH %s", opt.password) < 0 : 1;
+		if (rc || proto_client_request(c, line, &r) || !r.ok) {
+			fprintf(stderr, "AUTH failed: %s\n", !line ? "out of memory"
+			        : proto_client_error(c)[0] ? proto_client_error(c) : r.status);
+			free(line);
+			proto_client_close(c);
+			return NULL;
+		}
+		free(line);
+	}
 	return c;
 }
 
@@ -524,6 +542,8 @@ int main(int argc, char **argv)
 		} else if (strcmp(a, "--help") == 0) {
 			usage(stdout);
 			return 0;
+		} else if (strcmp(a, "-a") == 0 && i + 1 < argc) {
+			opt.password = argv[++i];
 		} else if ((strcmp(a, "-h") == 0 || strcmp(a, "-p") == 0 || strcmp(a, "-t") == 0)) {
 			if (i + 1 >= argc) {
 				fprintf(stderr, "sousuo-cli: %s needs a value\n", a);
@@ -556,6 +576,8 @@ int main(int argc, char **argv)
 		}
 	}
 	opt.tty = isatty(STDOUT_FILENO);
+	if (!opt.password && getenv("SOUSUO_PASSWORD") && *getenv("SOUSUO_PASSWORD"))
+		opt.password = getenv("SOUSUO_PASSWORD");
 
 	if (i < argc) {
 		/* one-shot: the arguments joined by spaces are one request */

@@ -5,7 +5,7 @@
 
 static const proto_errcode all_codes[] = {
 	PROTO_E_UNKNOWN, PROTO_E_ARGS, PROTO_E_QUERY, PROTO_E_UTF8,
-	PROTO_E_NOTFOUND, PROTO_E_BUSY, PROTO_E_TOOLONG, PROTO_E_INTERNAL,
+	PROTO_E_NOTFOUND, PROTO_E_BUSY, PROTO_E_TOOLONG, PROTO_E_INTERNAL, PROTO_E_AUTH,
 };
 
 static bool has_control(const char *s, size_t n)

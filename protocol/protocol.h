@@ -39,6 +39,7 @@ typedef enum {
 	PROTO_CMD_RELOAD,
 	PROTO_CMD_HELP,
 	PROTO_CMD_QUIT,
+	PROTO_CMD_AUTH,
 	PROTO_NCMDS
 } proto_cmd;
 
@@ -75,8 +76,9 @@ typedef struct {
 
 typedef struct {
 	proto_cmd cmd;
-	/* SEARCH, COUNT: the query, pointing into the parsed line (so valid while
-	 * the line is); never empty, no leading or trailing spaces/tabs. */
+	/* SEARCH, COUNT: the query; AUTH: the password.  Points into the parsed
+	 * line (so valid while the line is); never empty, no leading or trailing
+	 * spaces/tabs. */
 	const char *query;
 	size_t query_len;
 	proto_search_opts opt;            /* SEARCH (defaults for the others) */
@@ -93,7 +95,9 @@ typedef enum {
 	PROTO_E_BUSY,
 	PROTO_E_TOOLONG,
 	PROTO_E_INTERNAL,
+	PROTO_E_AUTH,        /* added after INTERNAL: codes keep their numbers */
 } proto_errcode;
+#define PROTO_E_LAST PROTO_E_AUTH
 
 /* "UNKNOWN", "ARGS", ...; "INTERNAL" for a value outside the enum. */
 const char *proto_errcode_word(proto_errcode code);

@@ -28,6 +28,7 @@ static const command_def commands[] = {
 	{ "RELOAD", PROTO_CMD_RELOAD, 0, 0,         NULL,      "RELOAD" },
 	{ "HELP",   PROTO_CMD_HELP,   0, 0,         NULL,      "HELP" },
 	{ "QUIT",   PROTO_CMD_QUIT,   0, 0,         NULL,      "QUIT" },
+	{ "AUTH",   PROTO_CMD_AUTH,   1, ARGS_REST, "a password", "AUTH <password>" },
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
@@ -40,6 +41,7 @@ static const char *const errcode_words[] = {
 	[PROTO_E_QUERY] = "QUERY",       [PROTO_E_UTF8] = "UTF8",
 	[PROTO_E_NOTFOUND] = "NOTFOUND", [PROTO_E_BUSY] = "BUSY",
 	[PROTO_E_TOOLONG] = "TOOLONG",   [PROTO_E_INTERNAL] = "INTERNAL",
+	[PROTO_E_AUTH] = "AUTH",
 };
 
 const char *proto_cmd_name(proto_cmd cmd)
@@ -394,6 +396,7 @@ int proto_parse_request(const char *line, size_t len, proto_request *out, proto_
 	case PROTO_CMD_SEARCH:
 		return parse_search(line, len, pos, c, out, err);
 	case PROTO_CMD_COUNT:
+	case PROTO_CMD_AUTH:
 		return take_query(line, len, pos, c, out, err);
 	case PROTO_CMD_GET: {
 		const char *a = next_word(line, len, &pos, &wl);

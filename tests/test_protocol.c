@@ -92,6 +92,11 @@ static void test_commands(void **state)
 	/* COUNT takes no options: the whole rest is the query */
 	ok("COUNT limit=5 x", PROTO_CMD_COUNT);
 	query_is("limit=5 x");
+	/* AUTH: the password is the rest of the line, inner spaces kept */
+	ok("AUTH s3cret", PROTO_CMD_AUTH);
+	query_is("s3cret");
+	ok("auth  two words\t", PROTO_CMD_AUTH);
+	query_is("two words");
 
 	assert_string_equal(proto_cmd_name(PROTO_CMD_SEARCH), "SEARCH");
 	assert_string_equal(proto_cmd_name(PROTO_CMD_QUIT), "QUIT");
@@ -132,6 +137,8 @@ static void test_arity(void **state)
 	bad("SEARCH \t ", PROTO_E_ARGS, "SEARCH needs a query");
 	bad("COUNT", PROTO_E_ARGS, "COUNT needs a query");
 	bad("count  ", PROTO_E_ARGS, "COUNT needs a query");
+	bad("AUTH", PROTO_E_ARGS, "AUTH needs a password");
+	bad("AUTH \t ", PROTO_E_ARGS, "AUTH needs a password");
 }
 
 /* ---- SEARCH options ---------------------------------------------------------- */
@@ -363,7 +370,7 @@ static void test_errcode_words(void **state)
 	static const struct { proto_errcode c; const char *w; } t[] = {
 		{ PROTO_E_UNKNOWN, "UNKNOWN" }, { PROTO_E_ARGS, "ARGS" }, { PROTO_E_QUERY, "QUERY" },
 		{ PROTO_E_UTF8, "UTF8" }, { PROTO_E_NOTFOUND, "NOTFOUND" }, { PROTO_E_BUSY, "BUSY" },
-		{ PROTO_E_TOOLONG, "TOOLONG" }, { PROTO_E_INTERNAL, "INTERNAL" },
+		{ PROTO_E_TOOLONG, "TOOLONG" }, { PROTO_E_INTERNAL, "INTERNAL" }, { PROTO_E_AUTH, "AUTH" },
 	};
 	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
 		assert_string_equal(proto_errcode_word(t[i].c), t[i].w);

@@ -1554,6 +1554,72 @@ static void test_budget_slowlog_unix(void **state)
 	unlink(sock);
 }
 
+/* One raw HTTP GET with an Authorization header (or none); the status. */
+static int http_status_auth(int port, const char *path, const char *auth)
+{
+	client *c = cl_open_port(port);
+	char req[1024], st[256];
+	snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: x\r\n%s%s%sConnection: close\r\n\r\n",
+	         path, auth ? "Authorization: " : "", auth ? auth : "", auth ? "\r\n" : "");
+	cl_sends(c, req);
+	int status = 0;
+	if (cl_line(c, st, sizeof st) > 0)
+		sscanf(st, "HTTP/1.1 %d", &status);
+	cl_close(c);
+	return status;
+}
+
+/* --requirepass: until AUTH, only AUTH, PING, HELP and QUIT run; a wrong
+ * password is refused (three close the connection); HTTP wants a Bearer
+ * header; binding beyond loopback without a password is refused; a server
+ * without one says so to AUTH. */
+static void test_requirepass(void **state)
+{
+	const char *idx = test_tmp_path("limits.idx");
+	build_index(NDOCS_A, idx);
+	static const char *const extra[] = { "--threads", "2", "--requirepass", "s3cret pass",
+	                                     "--http-port", "0", NULL };
+	int port;
+	limits_pid = spawn_server(idx, extra, &port, &limits_log);
+	int hp = last_http_port;
+	client *c = cl_open_port(port);
+	expect(c, "PING\n", "OK 0 PONG");
+	expect(c, "COUNT 外商投资\n", "ERR AUTH authentication required (AUTH <password>)");
+	expect(c, "STATS\n", "ERR AUTH authentication required (AUTH <password>)");
+	expect(c, "AUTH s3cret\n", "ERR AUTH wrong password");
+	expect(c, "AUTH s3cret pass\n", "OK 0 authenticated");
+	expect(c, "COUNT 外商投资\n", "OK 0 3");
+	expect(c, "AUTH s3cret pas\n", "ERR AUTH wrong password");   /* and logged out */
+	expect(c, "COUNT 外商投资\n", "ERR AUTH authentication required (AUTH <password>)");
+	cl_close(c);
+	/* three wrong passwords end the connection */
+	c = cl_open_port(port);
+	expect(c, "AUTH a\n", "ERR AUTH wrong password");
+	expect(c, "AUTH b\n", "ERR AUTH wrong password");
+	expect(c, "AUTH c\n", "ERR AUTH wrong password; closing after 3 tries");
+	char st[256];
+	assert_int_equal(cl_line(c, st, sizeof st), -1);
+	cl_close(c);
+	c = cl_open_port(port);
+	expect(c, "AUTH s3cret pass\n", "OK 0 authenticated");
+	assert_true(stat_value(c, "auth_failures") >= 5);
+	cl_close(c);
+	/* HTTP */
+	assert_int_equal(http_status_auth(hp, "/count?q=x", NULL), 401);
+	assert_int_equal(http_status_auth(hp, "/count?q=x", "Bearer wrong"), 401);
+	assert_int_equal(http_status_auth(hp, "/count?q=x", "Bearer s3cret pass"), 200);
+	kill_server(limits_pid, limits_log);
+	limits_pid = -1;
+	limits_log = -1;
+	/* beyond loopback, a password is required */
+	static const char *const open_bind[] = { "--bind", "0.0.0.0", NULL };
+	assert_int_equal(refused_start(idx, open_bind), 1);
+	/* no password set: AUTH is an argument error */
+	client *m = cl_open();
+	expect(m, "AUTH x\n", "ERR ARGS this server has no password (no --requirepass)");
+	cl_close(m);
+}
+
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -1570,6 +1636,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_idle_timeout, stop_limits_server),
 		cmocka_unit_test_teardown(test_http, stop_limits_server),
 		cmocka_unit_test_teardown(test_budget_slowlog_unix, stop_limits_server),
+		cmocka_unit_test_teardown(test_requirepass, stop_limits_server),
 		cmocka_unit_test(test_sigterm),
 	};
 	return cmocka_run_group_tests(tests, start_server, stop_server);
