@@ -3,6 +3,8 @@
  * of corrupted files, and exactness on the real corpus against
  * expected-hits.tsv and against a brute-force scan of random substrings. */
 #include <setjmp.h>
+#include <sys/wait.h>
+#include <xxhash.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
@@ -427,6 +429,16 @@ static void test_corruption(void **state)
 		b[at] ^= 0x40;
 		spit(bad, b, n);
 		expect_refused(bad, names[s]);
+		/* and the program says so, with a non-zero exit */
+		char cmd[1024], msg[512] = "";
+		snprintf(cmd, sizeof cmd, "'%s/sousuo-index' --check '%s' 2>&1", test_bin_dir(), bad);
+		FILE *pp = popen(cmd, "r");
+		assert_non_null(pp);
+		size_t got = fread(msg, 1, sizeof msg - 1, pp);
+		msg[got] = 0;
+		int rc = pclose(pp);
+		if (!WIFEXITED(rc) || WEXITSTATUS(rc) == 0 || !strstr(msg, names[s]))
+			fail_msg("sousuo-index --check with %s corrupt: status %d, said \"%s\"", names[s], rc, msg);
 		b[at] ^= 0x40;
 	}
 	/* a flipped byte in the header */
@@ -438,6 +450,15 @@ static void test_corruption(void **state)
 	for (int s = 0; s < FMT_NSECTIONS; s++) {
 		spit(bad, b, h.sections[s].offset + h.sections[s].length / 2);
 		expect_refused(bad, NULL);
+	}
+	/* and exactly at every section's start and end */
+	for (int s = 0; s < FMT_NSECTIONS; s++) {
+		uint64_t cut[2] = { h.sections[s].offset, h.sections[s].offset + h.sections[s].length };
+		for (int k = 0; k < 2; k++)
+			if (cut[k] < n) {
+				spit(bad, b, cut[k]);
+				expect_refused(bad, NULL);
+			}
 	}
 	spit(bad, b, 100);
 	expect_refused(bad, "too short");
@@ -451,6 +472,36 @@ static void test_corruption(void **state)
 	((fmt_header *)b)->version = 99;
 	spit(bad, b, n);
 	expect_refused(bad, "version");
+	/* a header that is consistent with its own checksum but claims huge
+	 * counts or sections past the end: refused by the checks of the
+	 * tables, never read out of bounds (ASan watches) */
+	struct { size_t off, size; } fields[] = {
+		{ offsetof(fmt_header, ndocs), 4 }, { offsetof(fmt_header, ncategories), 4 },
+		{ offsetof(fmt_header, nterms), 8 }, { offsetof(fmt_header, file_bytes), 8 },
+		{ offsetof(fmt_header, block), 4 }, { offsetof(fmt_header, nsections), 4 },
+		{ offsetof(fmt_header, header_bytes), 4 },
+	};
+	for (size_t f = 0; f <= sizeof fields / sizeof fields[0] + 2 * FMT_NSECTIONS; f++) {
+		char *c = malloc(n);
+		assert_non_null(c);
+		memcpy(c, b, n);
+		fmt_header *ch = (fmt_header *)c;
+		if (f < sizeof fields / sizeof fields[0]) {
+			memset(c + fields[f].off, 0xFF, fields[f].size);
+		} else if (f < sizeof fields / sizeof fields[0] + 2 * FMT_NSECTIONS) {
+			size_t s = (f - sizeof fields / sizeof fields[0]) / 2;
+			if ((f - sizeof fields / sizeof fields[0]) % 2)
+				ch->sections[s].length = UINT64_MAX - 7;
+			else
+				ch->sections[s].offset = n - 1;
+		} else {
+			ch->sections[FMT_SEC_DOCS].length = 0;   /* documents claimed, table empty */
+		}
+		ch->header_checksum = XXH3_64bits(c, offsetof(fmt_header, header_checksum));
+		spit(bad, c, n);
+		expect_refused(bad, NULL);
+		free(c);
+	}
 	/* the good file still opens */
 	spit(bad, b, 0);
 	expect_refused("/nonexistent/sousuo.idx", "cannot open");
