@@ -41,7 +41,8 @@
  *    names, folders descended where they sort ("a.md" < "b/x.md" < "c.md").
  *    Names starting with "." are ignored.  Extensions .md/.txt/.jsonl match
  *    in any case (".MD").  A symbolic link to a regular file is read; a broken
- *    link with one of those extensions is skipped with a reason.  Inputs are
+ *    link with one of those extensions (dangling, or a loop of links) is
+ *    skipped with a reason ("broken symbolic link: <strerror>").  Inputs are
  *    read in the order given; a link given directly as an input is followed.
  *  - A file, or a JSON line, is read whole; a UTF-8 BOM at its start is
  *    dropped (a file holding only a BOM is "empty").  A file whose path is not
@@ -59,7 +60,9 @@
  *    replaced anywhere, also in mid-line.
  *  - Titles: whitespace and control runs (incl. "\x1f" from a comment inside
  *    the heading) collapse to one space, trimmed; a Markdown closing sequence
- *    ("# 标题 ##") is dropped; an empty level-1 heading is passed over.  .txt
+ *    ("# 标题 ##") is dropped; an empty level-1 heading is passed over.  A
+ *    title (heading, JSON "title" or name) longer than 1024 bytes is cut at a
+ *    character and ends in "…" (a JSON title is still whole in the body).  .txt
  *    titles always come from the file name.  The name fallback is never empty
  *    ("(2018-11-06).md" keeps "(2018-11-06)").
  *  - Dates: year 1900..2100, month 1..12, day 1..31 (not checked against the
@@ -71,10 +74,14 @@
  *    must not follow or run into other digits.  Applies to .md and .txt.
  *  - JSON Lines: blank lines are ignored (not skips); an empty .jsonl file is
  *    skipped as "empty file".  A line must be one JSON object with nothing
- *    after it.  A non-string "category", a "date" of another form, an "id"
- *    that is neither string nor number: treated as absent.  A numeric id is
- *    written as an integer when it is one ("42"), else "%.17g".  The title
- *    is as given (whitespace collapsed), possibly "".
+ *    after it.  A line longer than SOUSUO_MAX_DOC_BYTES, or holding a NUL
+ *    byte or the escape \u0000 (which would cut a string short), is skipped;
+ *    the reader keeps at most that many bytes of a line, so a huge file
+ *    without newlines does not fill memory.  A non-string "category", a
+ *    "date" of another form, an "id" that is neither string nor number:
+ *    treated as absent.  A numeric id is written as an integer when it is
+ *    one ("42"), else "%.17g".  The title is as given (whitespace collapsed,
+ *    cut past 1024 bytes as above), possibly "".
  */
 #ifndef SOUSUO_CORPUS_H
 #define SOUSUO_CORPUS_H

@@ -53,8 +53,10 @@ struct corpus_reader {
 	char *jpath;     /* doc path prefix ("x.jsonl", "sub/x.jsonl") */
 	char *jfs;       /* path it was opened by, for skip reports */
 	uint64_t jline;
-	char *line;
+	char *line;      /* the current line, at most SOUSUO_MAX_DOC_BYTES + 1 */
 	size_t line_cap;
+	char *rbuf;      /* bytes read from jf and not yet taken into a line */
+	size_t rpos, rlen;
 
 	corpus_doc cur;
 };
@@ -84,6 +86,7 @@ int corpus_jsonl_next(corpus_reader *r);  /* 1, 0 at its end (closed), -1 */
 void corpus_jsonl_close(corpus_reader *r);
 
 /* corpus_markdown.c: titles */
+#define CORPUS_MAX_TITLE_BYTES 1024   /* longer titles are cut (corpus.h) */
 char *corpus_make_title(const char *s, size_t n, int strip_hashes);
 char *corpus_title_from_name(const char *rel);
 

@@ -13,6 +13,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#define RBUF_BYTES (64u << 10)
+
+/* A line longer than this is skipped: the document it holds could only be
+ * larger still, and the bound keeps the reader's memory from growing with a
+ * file that has no newline (SOUSUO_MAX_DOC_BYTES also bounds a .md file). */
+#define MAX_LINE_BYTES ((size_t)SOUSUO_MAX_DOC_BYTES)
+
+enum { LINE_OK, LINE_TOO_LONG, LINE_NUL };
+
 void corpus_jsonl_close(corpus_reader *r)
 {
 	if (r->jf)
@@ -24,6 +33,9 @@ void corpus_jsonl_close(corpus_reader *r)
 	free(r->line);
 	r->line = NULL;
 	r->line_cap = 0;
+	free(r->rbuf);
+	r->rbuf = NULL;
+	r->rpos = r->rlen = 0;
 }
 
 /* Starts reading a JSON Lines file; returns 0 or -1 (fatal). */
@@ -52,7 +64,9 @@ int corpus_jsonl_open(corpus_reader *r, const char *rel, const char *fs)
 	r->jpath = corpus_dup_s(rel);
 	r->jfs = corpus_dup_s(fs);
 	r->jline = 0;
-	if (!r->jpath || !r->jfs) {
+	r->rbuf = malloc(RBUF_BYTES);
+	r->rpos = r->rlen = 0;
+	if (!r->jpath || !r->jfs || !r->rbuf) {
 		corpus_jsonl_close(r);
 		return corpus_oom(r);
 	}
@@ -131,22 +145,95 @@ static int json_doc(corpus_reader *r, const cJSON *root, const char *what)
 	return 1;
 }
 
+/* Reads the next line of r->jf into r->line (NUL-terminated, newline kept)
+ * like getline, but stops keeping its bytes once the line is known to be
+ * skipped: past MAX_LINE_BYTES, or once a NUL byte was seen; the rest is
+ * read and dropped, so memory stays bounded whatever the file holds.
+ * Returns the kept length (>= 0), -1 at the end of the file, -2 on a read
+ * error (errno set), -3 when out of memory; *state says why bytes were
+ * dropped. */
+static ssize_t read_line(corpus_reader *r, int *state)
+{
+	size_t n = 0;
+	int any = 0;
+	*state = LINE_OK;
+	for (;;) {
+		if (r->rpos == r->rlen) {
+			size_t k = fread(r->rbuf, 1, RBUF_BYTES, r->jf);
+			if (k == 0) {
+				if (ferror(r->jf))
+					return -2;
+				if (!any)
+					return -1;
+				break;
+			}
+			r->rpos = 0;
+			r->rlen = k;
+		}
+		any = 1;
+		const char *at = r->rbuf + r->rpos;
+		size_t avail = r->rlen - r->rpos;
+		const char *nl = memchr(at, '\n', avail);
+		size_t take = nl ? (size_t)(nl - at) + 1 : avail;
+		r->rpos += take;
+		if (*state == LINE_OK && n + take > MAX_LINE_BYTES)
+			*state = LINE_TOO_LONG;
+		if (*state == LINE_OK && memchr(at, '\0', take))
+			*state = LINE_NUL;
+		if (*state == LINE_OK) {
+			if (n + take + 1 > r->line_cap) {
+				size_t cap = r->line_cap ? r->line_cap : 256;
+				while (cap < n + take + 1)
+					cap *= 2;
+				if (cap > MAX_LINE_BYTES + 1)
+					cap = MAX_LINE_BYTES + 1;
+				char *p = realloc(r->line, cap);
+				if (!p)
+					return -3;
+				r->line = p;
+				r->line_cap = cap;
+			}
+			memcpy(r->line + n, at, take);
+			n += take;
+		}
+		if (nl)
+			break;
+	}
+	if (!r->line && !(r->line = malloc(r->line_cap = 1)))
+		return -3;
+	r->line[n] = '\0';
+	return (ssize_t)n;
+}
+
+/* 1 if the JSON text s holds the escape \u0000, which cJSON decodes into a
+ * NUL that would silently cut the string short. */
+static int has_nul_escape(const char *s, size_t len)
+{
+	for (size_t i = 0; i + 1 < len; i++)
+		if (s[i] == '\\') {
+			if (s[i + 1] == 'u' && len - i >= 6 && !memcmp(s + i + 2, "0000", 4))
+				return 1;
+			i++;  /* the escaped character: "\\u0000" is no NUL */
+		}
+	return 0;
+}
+
 /* Next document of the open JSON Lines file: 1, 0 at its end (closed), -1. */
 int corpus_jsonl_next(corpus_reader *r)
 {
 	for (;;) {
 		errno = 0;
-		ssize_t n = getline(&r->line, &r->line_cap, r->jf);
+		int state;
+		ssize_t n = read_line(r, &state);
 		if (n < 0) {
 			int e = errno;
-			int bad = ferror(r->jf);
 			char *fs = r->jfs;
 			r->jfs = NULL;
 			corpus_jsonl_close(r);
 			int rc = 0;
-			if (e == ENOMEM)
+			if (n == -3)
 				rc = corpus_oom(r);
-			else if (bad)
+			else if (n == -2)
 				rc = corpus_skip_input(r, fs, "read error: %s", strerror(e ? e : EIO));
 			free(fs);
 			return rc;
@@ -166,8 +253,8 @@ int corpus_jsonl_next(corpus_reader *r)
 		size_t k = 0;
 		while (k < len && (s[k] == ' ' || s[k] == '\t' || s[k] == '\r'))
 			k++;
-		if (k == len)
-			continue;  /* blank line */
+		if (k == len && state == LINE_OK)
+			continue;  /* blank line (a dropped one may look blank) */
 
 		char what[64];
 		snprintf(what, sizeof what, ":%llu", (unsigned long long)r->jline);
@@ -178,13 +265,16 @@ int corpus_jsonl_next(corpus_reader *r)
 		strcat(w, what);
 
 		int rc;
-		if (memchr(s, '\0', len)) {
+		if (state == LINE_TOO_LONG) {
+			rc = corpus_skip_input(r, w, "line longer than %zu bytes", MAX_LINE_BYTES);
+		} else if (state == LINE_NUL || memchr(s, '\0', len)) {
 			rc = corpus_skip_input(r, w, "contains NUL bytes");
 		} else if (!corpus_utf8_valid(s, len)) {
 			rc = corpus_skip_input(r, w, "invalid UTF-8");
 		} else {
 			const char *end = NULL;
 			cJSON *root = cJSON_ParseWithOpts(s, &end, 1);
+			int nul = root && has_nul_escape(s, len);
 			if (r->line_cap > (1u << 20)) {
 				/* keep peak memory near one line plus its parse */
 				free(r->line);
@@ -193,9 +283,16 @@ int corpus_jsonl_next(corpus_reader *r)
 			}
 			if (!root)
 				rc = corpus_skip_input(r, w, "malformed JSON");
+			else if (nul)
+				rc = corpus_skip_input(r, w, "contains NUL bytes (\\u0000)");
 			else
 				rc = json_doc(r, root, w);
 			cJSON_Delete(root);
+		}
+		if (r->line_cap > (1u << 20)) {  /* a long line that was skipped */
+			free(r->line);
+			r->line = NULL;
+			r->line_cap = 0;
 		}
 		free(w);
 		if (rc != 0)

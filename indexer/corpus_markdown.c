@@ -21,21 +21,31 @@ static int title_space(uint32_t cp)
 
 /* A title from s[0..n): whitespace runs collapsed to one space, trimmed,
  * invalid UTF-8 replaced by U+FFFD; with strip_hashes, a Markdown closing
- * sequence (" ##") is removed too.  Returns "" (malloc'd) when nothing is
- * left, NULL when out of memory. */
+ * sequence (" ##") is removed too.  A title longer than
+ * CORPUS_MAX_TITLE_BYTES is cut at a character and ends in "…".  Returns ""
+ * (malloc'd) when nothing is left, NULL when out of memory. */
 char *corpus_make_title(const char *s, size_t n, int strip_hashes)
 {
-	char *t = malloc(n * 3 + 1);
+	/* each input byte gives at most 3 (U+FFFD); room for the "…" */
+	size_t room = n < CORPUS_MAX_TITLE_BYTES ? n * 3 : CORPUS_MAX_TITLE_BYTES;
+	char *t = malloc(room + 4);
 	if (!t)
 		return NULL;
 	size_t o = 0, i = 0;
-	int pending_space = 0;
+	int pending_space = 0, cut = 0;
 	while (i < n) {
 		uint32_t cp;
 		size_t k = text_utf8_get(s + i, n - i, &cp);
 		if (cp != UINT32_MAX && title_space(cp)) {
 			pending_space = o > 0;
 		} else {
+			size_t need = (size_t)pending_space + (cp == UINT32_MAX ? 3 : k);
+			if (o + need > CORPUS_MAX_TITLE_BYTES) {
+				/* a heading or JSON title of megabytes (a file without
+				 * newlines) would be shown whole with every result */
+				cut = 1;
+				break;
+			}
 			if (pending_space)
 				t[o++] = ' ';
 			pending_space = 0;
@@ -48,7 +58,10 @@ char *corpus_make_title(const char *s, size_t n, int strip_hashes)
 		}
 		i += k;
 	}
-	if (strip_hashes) {
+	if (cut) {
+		memcpy(t + o, "\xE2\x80\xA6", 3);  /* … */
+		o += 3;
+	} else if (strip_hashes) {
 		size_t e = o;
 		while (e > 0 && t[e - 1] == '#')
 			e--;

@@ -127,8 +127,8 @@ int corpus_walk_step(corpus_reader *r)
 			type = kind;
 		} else if (S_ISLNK(st.st_mode) && kind != K_NONE) {
 			/* a link to a file is read; a link to a folder is not followed */
-			if (stat(fs, &st) != 0)
-				rc = corpus_skip_input(r, fs, "broken symbolic link");
+			if (stat(fs, &st) != 0)  /* the reason tells a loop from a dangling link */
+				rc = corpus_skip_input(r, fs, "broken symbolic link: %s", strerror(errno));
 			else if (S_ISREG(st.st_mode))
 				type = kind;
 		}

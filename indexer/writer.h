@@ -50,9 +50,13 @@ index_writer *writer_new(const writer_opts *opts);
 int writer_add(index_writer *w, const corpus_doc *doc, char *err, size_t errlen);
 
 /* Waits for the tokenizing to end, encodes everything added and writes the
- * index to path atomically: a temporary file in the same folder, fsync,
- * rename, fsync of the folder; on failure the previous file at path is
- * untouched and the temporary removed.  Returns 0 and fills *stats (may be
+ * index to path atomically: a temporary file in the same folder
+ * ("<path>.tmp.<pid>", locked with flock while written), fsync, rename,
+ * fsync of the folder; on failure the previous file at path is untouched and
+ * the temporary removed.  A process killed while writing leaves its
+ * temporary; the next writer_finish for the same path removes it (only
+ * temporaries of that exact name pattern that no live writer holds locked;
+ * writer_file.c, TEMPORARIES).  Returns 0 and fills *stats (may be
  * NULL), or -1 with a message in err.  Call it once: the writer can only be
  * freed after it, whether it succeeded or not. */
 int writer_finish(index_writer *w, const char *path, writer_stats *stats,
