@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "daemon/log.h"
+#include "indexer/limits.h"
 #include "search/engine.h"
 #include "search/index.h"
 #include "search/query.h"
@@ -483,6 +484,8 @@ static cmd_after do_help(cmd_ctx *c, const sousuo_index *ix, const proto_request
 	return CMD_KEEP;
 }
 
+_Static_assert(PROTO_MAX_OFFSET + PROTO_MAX_LIMIT <= SOUSUO_MAX_RESULTS,
+               "the deepest page the protocol allows must fit the engine's heap");
 _Static_assert(PROTO_NCMDS == 9, "a new proto_cmd needs a row in the command table");
 
 static cmd_after execute(cmd_ctx *c, cmd_session *s, const char *line, size_t len,

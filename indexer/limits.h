@@ -24,7 +24,7 @@
 #define SOUSUO_MAX_TERM_TOKENS 64
 
 /* Results a caller may ask for in one call (limit + offset). */
-#define SOUSUO_MAX_RESULTS 10000
+#define SOUSUO_MAX_RESULTS 11000
 
 /* Values packed together by the integer codec: one postings block. */
 #define SOUSUO_BLOCK 128
