@@ -119,6 +119,12 @@ static void start_linger(conn *c)
 	evbuffer_drain(in, evbuffer_get_length(in));
 	bufferevent_setwatermark(c->bev, EV_READ, 0, 0);
 	set_timeouts(c, SERVER_LINGER_SECONDS, SERVER_LINGER_SECONDS);
+	/* the read timeout restarts with every read, so a client that keeps
+	 * sending would linger forever: the resume event doubles as a one-shot
+	 * deadline from now */
+	struct timeval tv = { SERVER_LINGER_SECONDS, 0 };
+	event_del(c->resume);
+	event_add(c->resume, &tv);
 	bufferevent_enable(c->bev, EV_READ);
 }
 
@@ -277,6 +283,8 @@ static void resume_cb(evutil_socket_t fd, short what, void *arg)
 	conn *c = arg;
 	if (c->state == CONN_ACTIVE && !c->paused)
 		conn_process(c);
+	else if (c->state == CONN_LINGER)
+		c->state = CONN_DEAD;   /* the linger deadline */
 	finish(c);
 }
 
