@@ -212,9 +212,14 @@ static void sort_by_cost(enode **v, uint32_t n)
 		}
 }
 
+/* The deepest tree the parser makes: each level of parentheses, the top one
+ * included, can hold an OR, an AND and a NOT on one path ("x | -y -(x | -y
+ * -(...))"), and a leaf ends it.  Deeper is a tree not made by query_parse. */
+#define COMPILE_MAX_DEPTH (3 * (SOUSUO_MAX_QUERY_DEPTH + 1))
+
 enode *compile(engine_ctx *c, const query_node *qn, int depth)
 {
-	if (depth > SOUSUO_MAX_QUERY_DEPTH * 2 + 4)
+	if (depth > COMPILE_MAX_DEPTH)
 		return NULL;
 	switch (qn->kind) {
 	case QN_TERM:

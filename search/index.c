@@ -315,6 +315,7 @@ int index_lookup(const sousuo_index *ix, uint64_t key, index_term *t)
 			t->blob_end = t->blob + bytes;
 			t->pos_base = ix->positions;
 			t->pos_end = ix->positions + ix->positions_len;
+			t->ndocs = ix->h->ndocs;
 			return 1;
 		}
 		if (k > key)

@@ -41,6 +41,8 @@ typedef struct {
 	const uint8_t *blob_end;  /* end of the blob (the decoder's bound) */
 	const uint8_t *pos_base;  /* start of POSITIONS */
 	const uint8_t *pos_end;   /* end of POSITIONS */
+	uint32_t ndocs;           /* documents in the index: every document id
+	                             the postings give must be below it */
 } index_term;
 
 /* Looks key up; returns 1 and fills *t when present, else 0. */

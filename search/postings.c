@@ -45,7 +45,7 @@ static int enter_block(pcur *c)
 		p = codec_varint_get32(p, c->end, &maxtf);
 	if (p)
 		p = codec_varint_get32(p, c->end, &minlen);
-	if (!p || delta == 0 || (uint64_t)c->base + delta - 1 >= PCUR_END ||
+	if (!p || delta == 0 || (uint64_t)c->base + delta - 1 >= c->ndocs ||
 	    bytes > (size_t)(c->end - c->data) ||
 	    pbytes > (size_t)(c->pos_end - c->posdata))
 		return corrupt(c);
@@ -91,7 +91,9 @@ static int decode_block(pcur *c)
 		tfmax |= c->tfs[i] == UINT32_MAX;
 		c->tfs[i] += 1;
 	}
-	if (next - 1 >= PCUR_END || tfmax)
+	/* an id past the last document would index the engine's per-document
+	 * tables out of bounds */
+	if (next - 1 >= c->ndocs || tfmax)
 		return corrupt(c);
 	uint32_t d = c->docs[c->n - 1];
 	if (c->nblocks == 1) {
@@ -111,6 +113,7 @@ int pcur_open(pcur *c, const index_term *t)
 	memset(c, 0, offsetof(pcur, pos));
 	c->end = t->blob_end;
 	c->pos_end = t->pos_end;
+	c->ndocs = t->ndocs;
 	c->df = t->df;
 	c->nblocks = (t->df + SOUSUO_BLOCK - 1) / SOUSUO_BLOCK;
 	c->positional = fmt_key_positional(t->key);
@@ -203,6 +206,16 @@ static int positions_setup(pcur *c)
 			return corrupt(c);
 		c->pos_start[i + 1] = (uint32_t)total;
 	}
+	c->chunk_next = 0;
+	c->pos_limit = c->nblocks == 1 ? c->pos_end : c->blkpos + c->pos_bytes;
+	c->chunk_ptr = codec_unpack(c->blkpos, c->pos_limit, c->firsts, c->n);
+	if (!c->chunk_ptr)
+		return corrupt(c);
+	/* Each run of up to SOUSUO_BLOCK deltas takes at least a byte, so the
+	 * data bound the count; corrupt tfs alone would size the buffer below
+	 * at up to 8 GB. */
+	if (total > (uint64_t)(c->pos_limit - c->chunk_ptr) * SOUSUO_BLOCK)
+		return corrupt(c);
 	if (total > c->pos_cap) {
 		uint32_t cap = (uint32_t)total + 64;
 		uint32_t *p = realloc(c->pos, (size_t)cap * sizeof *p);
@@ -211,11 +224,6 @@ static int positions_setup(pcur *c)
 		c->pos = p;
 		c->pos_cap = cap;
 	}
-	c->chunk_next = 0;
-	c->pos_limit = c->nblocks == 1 ? c->pos_end : c->blkpos + c->pos_bytes;
-	c->chunk_ptr = codec_unpack(c->blkpos, c->pos_limit, c->firsts, c->n);
-	if (!c->chunk_ptr)
-		return corrupt(c);
 	c->docpos_i = UINT32_MAX;
 	c->pos_ready = 1;
 	return 0;

@@ -17,6 +17,7 @@ typedef struct {
 	/* the term */
 	const uint8_t *end;           /* end of POSTINGS: decoding bound */
 	const uint8_t *pos_end;       /* end of POSITIONS */
+	uint32_t ndocs;               /* document ids must be below this */
 	uint32_t df, nblocks;
 	int positional;
 	/* where the next block's directory entry, data and positions start */

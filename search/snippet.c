@@ -282,7 +282,9 @@ const char *snippet_make(snippet_ctx *s, const query *q, const char *text, size_
 				stop_at = lim;
 		}
 	}
-	qsort(s->spans, s->nspans, sizeof *s->spans, cmp_span);
+	/* spans is NULL until the first match, and qsort's pointer must not be */
+	if (s->nspans > 1)
+		qsort(s->spans, s->nspans, sizeof *s->spans, cmp_span);
 
 	/* the window: starts a little before the span that begins the richest
 	 * cluster (most distinct terms, then most matches) within `chars` */
