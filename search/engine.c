@@ -228,7 +228,9 @@ static int prepare(engine_ctx *c, const sousuo_index *ix, const query *q, const 
 	c->ix = ix;
 	c->o = o;
 	uint32_t nd = index_ndocs(ix);
-	if (c->norm_ix != ix || c->norm_b != o->b || c->norm_tb != o->title_b || nd > c->norm_cap) {
+	uint64_t sum = index_header(ix)->header_checksum;
+	if (c->norm_ix != ix || c->norm_sum != sum || c->norm_b != o->b || c->norm_tb != o->title_b ||
+	    nd > c->norm_cap) {
 		if (nd > c->norm_cap) {
 			double *a = realloc(c->norm_body, (nd + 1) * sizeof *a);
 			if (a)
@@ -250,6 +252,7 @@ static int prepare(engine_ctx *c, const sousuo_index *ix, const query *q, const 
 			                                            index_avg_title(ix)));
 		}
 		c->norm_ix = ix;
+		c->norm_sum = sum;
 		c->norm_b = o->b;
 		c->norm_tb = o->title_b;
 	}

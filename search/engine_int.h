@@ -89,6 +89,8 @@ struct engine_ctx {
 	/* BM25 length norms per document, for the index and b values they were
 	 * computed for: one multiply-free lookup per scored document */
 	const sousuo_index *norm_ix;
+	uint64_t norm_sum;         /* and its header checksum: a reloaded index may
+	                              be mapped at the old one's address */
 	double norm_b, norm_tb;
 	double *norm_body, *norm_title;
 	size_t norm_cap;
