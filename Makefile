@@ -88,7 +88,7 @@ $(BIN)/sousuo-benchmark: $(B)/bench/benchmark_main.o $(B)/libsousuo.a
 	@mkdir -p $(BIN)
 	$(CC) $(CFLAGS) $^ -o $@ $(LDFLAGS) $(LDLIBS)
 
-$(B)/tests/%: tests/%.c tests/testutil.h $(B)/libsousuo.a
+$(B)/tests/%: tests/%.c $(wildcard tests/*.h) $(B)/libsousuo.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $< $(B)/libsousuo.a -o $@ $(LDFLAGS) $(LDLIBS) -lcmocka
 
@@ -154,7 +154,7 @@ $(FB)/libsousuo.a: $(LIB_SRC:%.c=$(FB)/%.o)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(FB)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_util.h $(FB)/libsousuo.a
+$(FB)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_util.h tests/text_ref.h $(FB)/libsousuo.a
 	$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer $< $(FB)/libsousuo.a -o $@ \
 		$(PKG_LIBS) -lpthread -lm
 

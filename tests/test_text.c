@@ -11,9 +11,7 @@
 #include <utf8proc.h>
 
 #include "indexer/text.h"
-
-#define NORM_OPTIONS (UTF8PROC_STABLE | UTF8PROC_COMPOSE | UTF8PROC_COMPAT | UTF8PROC_CASEFOLD)
-#define BAD_CP UINT32_MAX
+#include "tests/text_ref.h"
 
 /* ---- token lists -------------------------------------------------------- */
 
@@ -94,123 +92,27 @@ static void run_tokenizer(text_tokenizer *tk, const char *s, size_t len, tok_lis
 	free(copy);
 }
 
-/* ---- the reference: normalize whole valid stretches, then cut ----------- */
-
-static int ref_class(uint32_t cp)
-{
-	static const uint32_t ws[] = { 0x20, 0x85, 0xA0, 0x1680, 0x2028, 0x2029,
-				       0x202F, 0x205F, 0x3000 };
-	if (cp == BAD_CP)
-		return 0;
-	if ((cp >= 0x3400 && cp <= 0x4DBF) || (cp >= 0x4E00 && cp <= 0x9FFF) ||
-	    (cp >= 0xF900 && cp <= 0xFAFF) || (cp >= 0x20000 && cp <= 0x2FFFF) ||
-	    cp == 0x3007)
-		return 3;
-	if ((cp >= 9 && cp <= 13) || (cp >= 0x2000 && cp <= 0x200A))
-		return 1;
-	for (size_t i = 0; i < sizeof ws / sizeof *ws; i++)
-		if (cp == ws[i])
-			return 1;
-	switch (utf8proc_category((utf8proc_int32_t)cp)) {
-	case UTF8PROC_CATEGORY_LU: case UTF8PROC_CATEGORY_LL:
-	case UTF8PROC_CATEGORY_LT: case UTF8PROC_CATEGORY_LM:
-	case UTF8PROC_CATEGORY_LO: case UTF8PROC_CATEGORY_MN:
-	case UTF8PROC_CATEGORY_MC: case UTF8PROC_CATEGORY_ME:
-	case UTF8PROC_CATEGORY_ND: case UTF8PROC_CATEGORY_NL:
-	case UTF8PROC_CATEGORY_NO:
-		return 2;
-	default:
-		return 0;
-	}
-}
+/* ---- the reference (tests/text_ref.h) ----------------------------------- */
 
 /* utf8proc_map of a valid stretch; the result is malloc'd, *out_len bytes. */
 static char *ref_map(const char *s, size_t len, size_t *out_len)
 {
 	utf8proc_uint8_t *dst = NULL;
 	utf8proc_ssize_t n = utf8proc_map((const utf8proc_uint8_t *)s,
-					  (utf8proc_ssize_t)len, &dst, NORM_OPTIONS);
+					  (utf8proc_ssize_t)len, &dst, TEXT_REF_NORM);
 	assert_true(n >= 0);
 	*out_len = (size_t)n;
 	return (char *)dst;
 }
 
-/* The whole text as normalized code points, BAD_CP for each invalid byte. */
-static uint32_t *ref_normalize(const char *s, size_t len, size_t *n_out)
+static void ref_push(void *l, int kind, uint32_t cp, const char *w, size_t wlen, uint32_t pos)
 {
-	size_t cap = 16, n = 0, i = 0;
-	uint32_t *cps = malloc(cap * sizeof *cps);
-	assert_non_null(cps);
-	while (i < len) {
-		uint32_t cp;
-		size_t j = i, k;
-		while (j < len && (k = text_utf8_get(s + j, len - j, &cp), cp != BAD_CP))
-			j += k;
-		size_t mlen = 0;
-		char *m = j > i ? ref_map(s + i, j - i, &mlen) : NULL;
-		for (size_t p = 0; p < mlen;) {
-			utf8proc_int32_t c;
-			utf8proc_ssize_t r = utf8proc_iterate((const utf8proc_uint8_t *)m + p,
-							      (utf8proc_ssize_t)(mlen - p), &c);
-			assert_true(r > 0);
-			p += (size_t)r;
-			if (n + 2 > cap) {
-				cap *= 2;
-				cps = realloc(cps, cap * sizeof *cps);
-				assert_non_null(cps);
-			}
-			cps[n++] = (uint32_t)c;
-		}
-		free(m);
-		if (j < len) {
-			if (n + 2 > cap) {
-				cap *= 2;
-				cps = realloc(cps, cap * sizeof *cps);
-				assert_non_null(cps);
-			}
-			cps[n++] = BAD_CP;
-			j++;
-		}
-		i = j;
-	}
-	*n_out = n;
-	return cps;
+	list_push(l, kind, cp, w, wlen, pos, 0, 0);
 }
 
 static void ref_tokenize(const char *s, size_t len, tok_list *l)
 {
-	size_t n;
-	uint32_t *cps = ref_normalize(s, len, &n);
-	char *w = malloc(4 * n + 1);
-	size_t wl = 0;
-	int have = 0, last_cjk = 0, space = 0, sep = 0;
-	uint32_t pos = 0;
-	assert_non_null(w);
-	for (size_t i = 0; i <= n; i++) {
-		int cl = i < n ? ref_class(cps[i]) : 0;
-		if (cl == 2) {
-			wl += text_utf8_put(w + wl, cps[i]);
-			continue;
-		}
-		if (wl) {
-			pos = !have ? 0 : pos + 1 + (sep || space);
-			list_push(l, TEXT_TOK_WORD, 0, w, wl, pos, 0, 0);
-			have = 1, last_cjk = 0, space = sep = 0, wl = 0;
-		}
-		if (i == n)
-			break;
-		if (cl == 3) {
-			pos = !have ? 0 : pos + 1 + (sep || (space && !last_cjk));
-			list_push(l, TEXT_TOK_CJK, cps[i], NULL, 0, pos, 0, 0);
-			have = 1, last_cjk = 1, space = sep = 0;
-		} else if (cl == 1) {
-			space = 1;
-		} else {
-			sep = 1;
-		}
-	}
-	free(w);
-	free(cps);
+	assert_int_equal(text_ref_tokenize(s, len, ref_push, l), 0);
 }
 
 /* Prints s as escaped bytes, for failure messages. */

@@ -10,8 +10,8 @@
  * same tokenizer and one with a fresh tokenizer give the same stream; and,
  * for inputs of at most 256 code points (where text.h's one exception for
  * hostile text cannot apply), exactly the tokens of the rule text.h states:
- * utf8proc_map over each whole valid stretch, then cut (tests/test_text.c
- * holds the same reference; this is a compact copy).  UTF-8 decoding agrees
+ * utf8proc_map over each whole valid stretch, then cut (the reference in
+ * tests/text_ref.h, which tests/test_text.c uses too).  UTF-8 decoding agrees
  * with encoding and with text_utf8_valid.  Snippets are valid UTF-8 with
  * no control bytes. */
 #include <stdbool.h>
@@ -20,15 +20,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <utf8proc.h>
 
 #include "indexer/text.h"
 #include "search/query.h"
 #include "search/snippet.h"
 #include "tests/fuzz/fuzz_util.h"
+#include "tests/text_ref.h"
 
-#define TXT_NORM (UTF8PROC_STABLE | UTF8PROC_COMPOSE | UTF8PROC_COMPAT | UTF8PROC_CASEFOLD)
-#define TXT_BAD UINT32_MAX
 /* text.h: a run of more than this many code points may be cut. */
 #define TXT_REF_MAX_CPS 256
 
@@ -121,89 +119,9 @@ static void txt_run(text_tokenizer *tk, const char *s, size_t len, txt_list *l)
 
 /* ---- the reference ---------------------------------------------------------- */
 
-static int txt_ref_class(uint32_t cp)
+static void txt_ref_push(void *l, int kind, uint32_t cp, const char *w, size_t wl, uint32_t pos)
 {
-	if (cp == TXT_BAD)
-		return 0;
-	if (text_is_cjk(cp))
-		return 3;
-	if ((cp >= 9 && cp <= 13) || cp == 0x20 || cp == 0x85 || cp == 0xA0 || cp == 0x1680 ||
-	    (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 || cp == 0x2029 || cp == 0x202F ||
-	    cp == 0x205F || cp == 0x3000)
-		return 1;
-	utf8proc_category_t c = utf8proc_category((utf8proc_int32_t)cp);
-	return c >= UTF8PROC_CATEGORY_LU && c <= UTF8PROC_CATEGORY_NO ? 2 : 0;
-}
-
-static void txt_ref(const char *s, size_t len, txt_list *l)
-{
-	size_t n = 0, cap = 64, i = 0;
-	uint32_t *cps = malloc(cap * sizeof *cps);
-	FUZZ_CHECK(cps != NULL);
-	while (i < len) {
-		uint32_t cp;
-		size_t j = i, k;
-		while (j < len && (k = text_utf8_get(s + j, len - j, &cp), cp != TXT_BAD))
-			j += k;
-		utf8proc_uint8_t *m = NULL;
-		utf8proc_ssize_t ml = 0;
-		if (j > i) {
-			ml = utf8proc_map((const utf8proc_uint8_t *)s + i, (utf8proc_ssize_t)(j - i), &m,
-			                  TXT_NORM);
-			FUZZ_CHECK(ml >= 0);
-		}
-		for (utf8proc_ssize_t p = 0; p < ml;) {
-			utf8proc_int32_t c;
-			utf8proc_ssize_t r = utf8proc_iterate(m + p, ml - p, &c);
-			FUZZ_CHECK(r > 0);
-			p += r;
-			if (n + 2 > cap) {
-				cps = realloc(cps, (cap *= 2) * sizeof *cps);
-				FUZZ_CHECK(cps != NULL);
-			}
-			cps[n++] = (uint32_t)c;
-		}
-		free(m);
-		if (j < len) {
-			if (n + 2 > cap) {
-				cps = realloc(cps, (cap *= 2) * sizeof *cps);
-				FUZZ_CHECK(cps != NULL);
-			}
-			cps[n++] = TXT_BAD;
-			j++;
-		}
-		i = j;
-	}
-	char *w = malloc(4 * n + 1);
-	size_t wl = 0;
-	int have = 0, last_cjk = 0, space = 0, sep = 0;
-	uint32_t pos = 0;
-	FUZZ_CHECK(w != NULL);
-	for (size_t x = 0; x <= n; x++) {
-		int cl = x < n ? txt_ref_class(cps[x]) : 0;
-		if (cl == 2) {
-			wl += text_utf8_put(w + wl, cps[x]);
-			continue;
-		}
-		if (wl) {
-			pos = !have ? 0 : pos + 1 + (sep || space);
-			txt_push(l, TEXT_TOK_WORD, 0, w, wl, pos, 0, 0);
-			have = 1, last_cjk = 0, space = sep = 0, wl = 0;
-		}
-		if (x == n)
-			break;
-		if (cl == 3) {
-			pos = !have ? 0 : pos + 1 + (sep || (space && !last_cjk));
-			txt_push(l, TEXT_TOK_CJK, cps[x], NULL, 0, pos, 0, 0);
-			have = 1, last_cjk = 1, space = sep = 0;
-		} else if (cl == 1) {
-			space = 1;
-		} else {
-			sep = 1;
-		}
-	}
-	free(w);
-	free(cps);
+	txt_push(l, kind, cp, w, wl, pos, 0, 0);
 }
 
 /* ---- UTF-8 and snippets ----------------------------------------------------------- */
@@ -218,7 +136,7 @@ static size_t txt_check_utf8(const char *s, size_t len)
 		uint32_t cp;
 		size_t k = text_utf8_get(s + i, len - i, &cp);
 		FUZZ_CHECK(k >= 1 && k <= 4 && k <= len - i);
-		if (cp == TXT_BAD) {
+		if (cp == TEXT_REF_BAD) {
 			FUZZ_CHECK(k == 1);
 			all_ok = false;
 		} else {
@@ -276,7 +194,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FUZZ_CHECK(txt_same(&a, &c, true));
 	if (ncp <= TXT_REF_MAX_CPS) {
 		txt_list r = { 0 };
-		txt_ref(s, size, &r);
+		FUZZ_CHECK(text_ref_tokenize(s, size, txt_ref_push, &r) == 0);
 		FUZZ_CHECK(txt_same(&a, &r, false));
 		txt_list_free(&r);
 	}
