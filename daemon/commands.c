@@ -381,6 +381,8 @@ static cmd_after do_stats(cmd_ctx *c, const sousuo_index *ix, const proto_reques
 		stat_line(b, &n, name, "%" PRIu64, stat_get(&s->errors_by_code[e]));
 	}
 	stat_line(b, &n, "output_paused", "%" PRIu64, stat_get(&s->output_paused));
+	stat_line(b, &n, "output_paused_total", "%" PRIu64, stat_get(&s->output_paused_total));
+	stat_line(b, &n, "output_pending", "%" PRIu64, stat_get(&s->output_pending));
 	stat_line(b, &n, "idle_closed", "%" PRIu64, stat_get(&s->idle_closed));
 	stat_line(b, &n, "send_timeout_closed", "%" PRIu64, stat_get(&s->send_closed));
 	stat_line(b, &n, "queries_timed_out", "%" PRIu64, stat_get(&s->queries_timed_out));

@@ -11,6 +11,10 @@
 /* Requests one connection may run per wake-up before the worker turns to
  * its other connections (memcached's reqs_per_event). */
 #define SERVER_REQS_PER_EVENT 64
+/* ... or after this many microseconds of them, whichever comes first: 64
+ * SEARCHes with snippets take tens of milliseconds, and every other client
+ * of the worker would wait that long for each pipeliner's turn. */
+#define SERVER_TURN_USEC 1000
 /* Listen backlog of each worker's socket. */
 #define SERVER_BACKLOG 1024
 /* After a reply that closes the connection (QUIT, TOOLONG, shutdown) the
@@ -20,6 +24,24 @@
 #define SERVER_LINGER_SECONDS 2
 /* SIGTERM/SIGINT: the longest a worker waits for its connections to flush. */
 #define SERVER_DRAIN_SECONDS 5
+/* Descriptors held back from --max-conns for what is not a client: stdio,
+ * the index file during a reload, each event base's epoll and notify
+ * descriptors, the listeners, each worker's spare descriptor.  At start
+ * the soft RLIMIT_NOFILE is raised to fit --max-conns plus these, up to
+ * the hard limit; past that --max-conns is lowered, with a warning. */
+#define SERVER_FD_RESERVE 32
+#define SERVER_FD_PER_THREAD 8
+/* HTTP connections are not counted in --max-conns (libevent 2.1's evhttp
+ * offers no hook to refuse one): this many descriptors are held back for
+ * them when --http-port is given. */
+#define SERVER_HTTP_FD_RESERVE 256
+/* Out of descriptors anyway (another process, HTTP): a worker gives up its
+ * spare descriptor to accept and refuse with ERR BUSY at most this many
+ * waiting connections at a time, rather than leave them unanswered. */
+#define SERVER_SHED_BATCH 64
+/* An accept error is logged at most once per this many seconds per worker,
+ * with the count of those not logged. */
+#define SERVER_ACCEPT_LOG_SECONDS 1
 /* Most worker threads. */
 #define SERVER_MAX_THREADS 256
 /* Bytes of a request line quoted in a --slow-log line. */
@@ -40,6 +62,9 @@ typedef struct {
 	long long max_output;     /* --max-output: bytes of pending replies per
 	                             connection before the server stops reading its
 	                             requests */
+	long long max_output_total; /* --max-output-total: bytes of unread replies
+	                             across all connections; past it, connections
+	                             with replies waiting stop reading requests */
 	long long send_timeout;   /* --send-timeout: seconds a connection may hold
 	                             unsent replies without taking any before it is
 	                             closed (a client that stopped reading); 0 never */

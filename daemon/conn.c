@@ -3,7 +3,9 @@
  * States:
  *   ACTIVE   reading requests and answering them.  Paused (not reading)
  *            while its unread replies are at --max-output; resumes when they
- *            fall to half of it.  Closed after --idle-timeout without a
+ *            fall to half of it.  Paused too while it has replies unsent and
+ *            the worker's connections together hold its share of
+ *            --max-output-total; resumes when its own are sent.  Closed after --idle-timeout without a
  *            request byte (while reading), or after --send-timeout with
  *            replies waiting and none taken by the client: a client that
  *            stops reading holds at most --max-output of memory, for a
@@ -19,7 +21,13 @@
  * batch of requests (flush_out); only what the socket does not take waits
  * for libevent's write event, which is enabled just while output waits.
  * Leaving it enabled cost two epoll_ctl calls and a loop pass per request
- * (add on the reply, delete once written). */
+ * (add on the reply, delete once written).
+ *
+ * Turns: a connection runs at most SERVER_REQS_PER_EVENT requests, or
+ * SERVER_TURN_USEC of them, per wake-up; then it waits behind a zero
+ * timeout, which libevent runs only after its next poll for I/O, so the
+ * other connections' requests come first.  (event_active would run it in
+ * the same pass, before anything else that became ready.) */
 #include "daemon/conn.h"
 
 #include <event2/buffer.h>
@@ -31,6 +39,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "daemon/log.h"
@@ -49,9 +58,27 @@ struct conn {
 	conn *prev, *next;
 };
 
+/* Keeps env->out_bytes: every byte queued and every byte sent. */
+static void out_cb(struct evbuffer *b, const struct evbuffer_cb_info *info, void *arg)
+{
+	conn_env *env = arg;
+	env->out_bytes += info->n_added;
+	env->out_bytes -= info->n_deleted;
+	if (info->n_added)
+		stat_add(&env->stats->output_pending, info->n_added);
+	if (info->n_deleted)
+		atomic_fetch_sub_explicit(&env->stats->output_pending, info->n_deleted,
+		                          memory_order_relaxed);
+}
+
 static void conn_free(conn *c)
 {
 	conn_env *env = c->env;
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	evbuffer_remove_cb(out, out_cb, env);
+	env->out_bytes -= evbuffer_get_length(out);
+	atomic_fetch_sub_explicit(&env->stats->output_pending, evbuffer_get_length(out),
+	                          memory_order_relaxed);
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -150,9 +177,25 @@ static void send_reply(conn *c, const proto_buf *b)
 	}
 }
 
-/* Runs the complete request lines in the input, at most
- * SERVER_REQS_PER_EVENT of them; more wait for the resume event so other
- * connections get their turn. */
+static long long now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000LL + ts.tv_nsec / 1000;
+}
+
+/* Stops reading requests until the output falls to low. */
+static void pause_reading(conn *c, size_t low, atomic_uint_fast64_t *stat)
+{
+	c->paused = true;
+	stat_add(stat, 1);
+	bufferevent_disable(c->bev, EV_READ);
+	bufferevent_setwatermark(c->bev, EV_WRITE, low, 0);
+	bufferevent_enable(c->bev, EV_WRITE);   /* to hear when it drains */
+}
+
+/* Runs the complete request lines in the input for one turn (see Turns
+ * above); the rest wait for the resume event. */
 static void process_batch(conn *c)
 {
 	const server_config *cfg = c->env->cfg;
@@ -160,20 +203,26 @@ static void process_batch(conn *c)
 	struct evbuffer *out = bufferevent_get_output(c->bev);
 	size_t max_line = (size_t)cfg->max_line;
 	int done = 0;
+	long long start = 0;
 	while (c->state == CONN_ACTIVE) {
-		if (evbuffer_get_length(out) >= (size_t)cfg->max_output) {
+		size_t pending = evbuffer_get_length(out);
+		if (pending >= (size_t)cfg->max_output) {
 			/* the client is not reading its replies: stop reading its requests */
-			c->paused = true;
-			stat_add(&c->env->stats->output_paused, 1);
-			bufferevent_disable(c->bev, EV_READ);
-			bufferevent_setwatermark(c->bev, EV_WRITE, (size_t)cfg->max_output / 2, 0);
-			bufferevent_enable(c->bev, EV_WRITE);   /* to hear when it drains */
+			pause_reading(c, (size_t)cfg->max_output / 2, &c->env->stats->output_paused);
 			return;
 		}
-		if (done == SERVER_REQS_PER_EVENT) {
-			event_active(c->resume, EV_TIMEOUT, 0);
+		if (pending && c->env->out_bytes >= c->env->out_cap) {
+			pause_reading(c, 0, &c->env->stats->output_paused_total);
 			return;
 		}
+		if (done == SERVER_REQS_PER_EVENT ||
+		    (done && now_us() - start >= SERVER_TURN_USEC)) {
+			static const struct timeval zero = { 0, 0 };
+			event_add(c->resume, &zero);
+			return;
+		}
+		if (!done)
+			start = now_us();
 		size_t len = evbuffer_get_length(in);
 		struct evbuffer_ptr eol;
 		eol.pos = -1;
@@ -321,6 +370,14 @@ int conn_start(conn_env *env, evutil_socket_t fd)
 	env->head = c;
 	env->count++;
 	stat_add(&env->stats->conns_total, 1);
+	if (!evbuffer_add_cb(bufferevent_get_output(c->bev), out_cb, env)) {
+		bufferevent_free(c->bev);
+		event_free(c->resume);
+		free(c);
+		atomic_fetch_sub(&env->stats->conns_current, 1);
+		log_msg(LOGL_ERROR, "out of memory accepting a connection");
+		return -1;
+	}
 	bufferevent_setcb(c->bev, read_cb, write_cb, event_cb, c);
 	/* input stops at max_line: a line that fits has its '\n' by then */
 	bufferevent_setwatermark(c->bev, EV_READ, 0, (size_t)env->cfg->max_line);

@@ -30,6 +30,8 @@ typedef struct {
 	void *arg;
 	conn *head;                   /* open connections (conn.c) */
 	size_t count;
+	size_t out_bytes;             /* unsent replies of all its connections (conn.c) */
+	size_t out_cap;               /* this worker's share of --max-output-total */
 } conn_env;
 
 /* Takes over fd (an accepted, not yet non-blocking socket) and starts

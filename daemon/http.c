@@ -5,6 +5,7 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <signal.h>
@@ -17,6 +18,7 @@
 #include <sys/queue.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
+#include <time.h>
 
 #include "daemon/commands.h"
 #include "daemon/json.h"
@@ -437,6 +439,31 @@ static void on_request(struct evhttp_request *req, void *arg)
 	evhttp_clear_headers(&params);
 }
 
+/* ---- accept errors ---- */
+
+static void reenable_cb(evutil_socket_t fd, short what, void *arg)
+{
+	evconnlistener_enable(arg);
+}
+
+/* Out of descriptors: without an error callback libevent logs and retries
+ * at once, a busy loop for as long as a connection waits.  The listener
+ * pauses a moment instead (the line protocol's workers also refuse their
+ * waiting connections; HTTP clients wait in the queue). */
+static void accept_error_cb(struct evconnlistener *l, void *arg)
+{
+	static time_t logged;   /* the HTTP thread's own */
+	time_t now = time(NULL);
+	if (now - logged >= SERVER_ACCEPT_LOG_SECONDS) {
+		log_msg(LOGL_ERROR, "http: accept: %s",
+		        evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+		logged = now;
+	}
+	evconnlistener_disable(l);
+	struct timeval tv = { 0, 100000 };
+	event_base_once(evconnlistener_get_base(l), -1, EV_TIMEOUT, reenable_cb, l, &tv);
+}
+
 /* ---- life cycle --------------------------------------------------------------------------------- */
 
 http_server *http_new(const server_config *cfg, int port, index_holder *holder,
@@ -475,6 +502,7 @@ http_server *http_new(const server_config *cfg, int port, index_holder *holder,
 		http_join_free(h);
 		return NULL;
 	}
+	evconnlistener_set_error_cb(evhttp_bound_socket_get_listener(bs), accept_error_cb);
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof ss;
 	if (getsockname(evhttp_bound_socket_get_fd(bs), (struct sockaddr *)&ss, &sl)) {

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -73,6 +74,43 @@ static int open_unix(const char *path)
 		return -1;
 	}
 	return fd;
+}
+
+/* Every connection holds a descriptor: raises the soft RLIMIT_NOFILE to fit
+ * --max-conns and the descriptors that are not connections, as far as the
+ * hard limit allows, and lowers --max-conns to what fits past that, so that
+ * a connection over the limit is refused with ERR BUSY instead of waiting
+ * unaccepted.  -1 when not even one connection fits. */
+static int fit_fd_limit(server_config *c)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl)) {
+		log_msg(LOGL_WARN, "getrlimit(RLIMIT_NOFILE): %s", strerror(errno));
+		return 0;
+	}
+	rlim_t reserve = SERVER_FD_RESERVE + (rlim_t)c->threads * SERVER_FD_PER_THREAD +
+	                 (c->http_port >= 0 ? SERVER_HTTP_FD_RESERVE : 0);
+	rlim_t need = (rlim_t)c->max_conns + reserve;
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need) {
+		rlim_t was = rl.rlim_cur;
+		rl.rlim_cur = rl.rlim_max != RLIM_INFINITY && rl.rlim_max < need ? rl.rlim_max : need;
+		if (setrlimit(RLIMIT_NOFILE, &rl) || getrlimit(RLIMIT_NOFILE, &rl))
+			rl.rlim_cur = was;
+	}
+	if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= need)
+		return 0;
+	if (rl.rlim_cur <= reserve) {
+		log_msg(LOGL_ERROR, "RLIMIT_NOFILE is %llu: no descriptors left for connections once %llu "
+		        "are kept for the server itself; raise it (ulimit -n)",
+		        (unsigned long long)rl.rlim_cur, (unsigned long long)reserve);
+		return -1;
+	}
+	log_msg(LOGL_WARN, "--max-conns lowered from %lld to %llu to fit RLIMIT_NOFILE %llu (the hard "
+	        "limit; %llu descriptors kept for the server itself); raise it with ulimit -n",
+	        c->max_conns, (unsigned long long)(rl.rlim_cur - reserve),
+	        (unsigned long long)rl.rlim_cur, (unsigned long long)reserve);
+	c->max_conns = (long long)(rl.rlim_cur - reserve);
+	return 0;
 }
 
 static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
@@ -197,10 +235,11 @@ static int start_workers(server *s)
 	char at[128];
 	addr_text((struct sockaddr *)&ss, sslen, at, sizeof at);
 	log_msg(LOGL_INFO, "listening on %s%s%s, %d threads, max line %lld, max connections %lld, "
-	        "idle timeout %lld s, max output %lld, send timeout %lld s, query timeout %lld us",
+	        "idle timeout %lld s, max output %lld (all connections %lld), send timeout %lld s, "
+	        "query timeout %lld us",
 	        at, s->cfg.unix_path ? " and " : "", s->cfg.unix_path ? s->cfg.unix_path : "",
 	        s->nworkers, s->cfg.max_line, s->cfg.max_conns, s->cfg.idle_timeout,
-	        s->cfg.max_output, s->cfg.send_timeout, s->cfg.query_timeout);
+	        s->cfg.max_output, s->cfg.max_output_total, s->cfg.send_timeout, s->cfg.query_timeout);
 	return 0;
 }
 
@@ -225,6 +264,8 @@ int main(int argc, char **argv)
 		log_msg(LOGL_ERROR, "libevent has no pthreads support");
 		return 1;
 	}
+	if (fit_fd_limit(&s.cfg))
+		return 1;
 	s.stats.started = time(NULL);
 	s.holder = index_holder_open(s.cfg.index_path, err, sizeof err);
 	if (!s.holder) {

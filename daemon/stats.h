@@ -20,6 +20,11 @@ typedef struct {
 	atomic_uint_fast64_t errors_by_code[PROTO_E_LAST + 1];
 	atomic_uint_fast64_t output_paused;   /* times a connection's pending replies
 	                                         reached --max-output and reading stopped */
+	atomic_uint_fast64_t output_paused_total; /* times a connection with replies
+	                                         waiting stopped reading because all
+	                                         connections held --max-output-total */
+	atomic_uint_fast64_t output_pending;  /* bytes of replies queued and not yet
+	                                         sent, all connections, now */
 	atomic_uint_fast64_t idle_closed;     /* closed by --idle-timeout */
 	atomic_uint_fast64_t send_closed;     /* closed by --send-timeout (not
 	                                         reading its replies) */

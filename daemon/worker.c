@@ -16,6 +16,8 @@
 #include <string.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "daemon/commands.h"
@@ -35,13 +37,28 @@ struct worker {
 	conn_env env;
 	const server_config *cfg;
 	server_stats *stats;
+	int spare_fd;               /* given up to refuse connections when out of descriptors */
+	time_t accept_logged;       /* when an accept error was last logged */
+	unsigned long accept_unlogged;  /* accept errors since then, not logged */
+	unsigned long accept_shed;      /* connections refused for want of descriptors since then */
 };
 
+/* Sends reply and closes.  What the client sent first is read away, so the
+ * close does not turn into a reset that could destroy the reply unread. */
 static void refuse(evutil_socket_t fd, const char *reply)
 {
+	char sink[4096];
+	for (int i = 0; i < 16 && recv(fd, sink, sizeof sink, MSG_DONTWAIT) > 0; i++)
+		;
 	ssize_t n = send(fd, reply, strlen(reply), MSG_NOSIGNAL | MSG_DONTWAIT);
 	(void)n;
+	shutdown(fd, SHUT_WR);
 	evutil_closesocket(fd);
+}
+
+static int open_spare(void)
+{
+	return open("/dev/null", O_RDONLY | O_CLOEXEC);
 }
 
 static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
@@ -67,17 +84,56 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
 static void reenable_cb(evutil_socket_t fd, short what, void *arg)
 {
 	worker *w = arg;
+	if (w->spare_fd < 0)
+		w->spare_fd = open_spare();
 	if (!w->stopping && w->listener)
 		evconnlistener_enable(w->listener);
 	if (!w->stopping && w->unix_listener)
 		evconnlistener_enable(w->unix_listener);
 }
 
+/* Out of descriptors: the spare one makes room to accept the waiting
+ * connections one at a time and refuse each with ERR BUSY, as --max-conns
+ * would, rather than leave them unanswered in the listen queue.  Returns
+ * how many were refused. */
+static unsigned shed(worker *w, struct evconnlistener *l)
+{
+	if (w->spare_fd < 0)
+		return 0;
+	close(w->spare_fd);
+	unsigned n = 0;
+	while (n < SERVER_SHED_BATCH) {
+		int fd = accept4(evconnlistener_get_fd(l), NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (fd < 0)
+			break;
+		refuse(fd, "ERR BUSY too many connections (out of descriptors)\n");
+		n++;
+	}
+	/* another thread may take the descriptor meanwhile: then reenable_cb retries */
+	w->spare_fd = open_spare();
+	stat_add(&w->stats->conns_rejected, n);
+	return n;
+}
+
 static void accept_error_cb(struct evconnlistener *l, void *arg)
 {
 	worker *w = arg;
 	int e = EVUTIL_SOCKET_ERROR();
-	log_msg(LOGL_ERROR, "worker %d: accept: %s", w->id, evutil_socket_error_to_string(e));
+	unsigned refused = e == EMFILE || e == ENFILE ? shed(w, l) : 0;
+	w->accept_shed += refused;
+	time_t now = time(NULL);
+	if (now - w->accept_logged >= SERVER_ACCEPT_LOG_SECONDS) {
+		log_msg(LOGL_ERROR, "worker %d: accept: %s (%lu more such errors and %lu connections "
+		        "refused with ERR BUSY since the last report)", w->id,
+		        evutil_socket_error_to_string(e), w->accept_unlogged, w->accept_shed);
+		w->accept_logged = now;
+		w->accept_unlogged = 0;
+		w->accept_shed = 0;
+	} else {
+		w->accept_unlogged++;
+	}
+	if (refused)
+		return;   /* the queue moved: keep accepting */
 	/* out of descriptors or memory: pause accepting a moment rather than spin */
 	if (w->listener)
 		evconnlistener_disable(w->listener);
@@ -149,6 +205,8 @@ static void worker_free(worker *w)
 		event_free(w->deadline_ev);
 	cmd_ctx_free(w->env.cmds);
 	proto_buf_free(&w->env.reply);
+	if (w->spare_fd >= 0)
+		close(w->spare_fd);
 	if (w->base)
 		event_base_free(w->base);
 	free(w);
@@ -164,6 +222,7 @@ worker *worker_new(int id, const struct sockaddr *addr, socklen_t addrlen, int u
 		return NULL;
 	}
 	w->id = id;
+	w->spare_fd = open_spare();
 	w->cfg = cfg;
 	w->stats = stats;
 	proto_buf_init(&w->env.reply);
@@ -176,6 +235,7 @@ worker *worker_new(int id, const struct sockaddr *addr, socklen_t addrlen, int u
 	w->env.on_free = on_conn_free;
 	w->env.arg = w;
 	w->env.cmds = cmd_ctx_new(holder, stats, cfg);
+	w->env.out_cap = (size_t)(cfg->max_output_total / cfg->threads);
 	w->stop_ev = event_new(w->base, -1, 0, stop_cb, w);
 	w->deadline_ev = evtimer_new(w->base, deadline_cb, w);
 	if (!w->env.cmds || !w->stop_ev || !w->deadline_ev)

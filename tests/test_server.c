@@ -32,11 +32,9 @@
 
 #include "indexer/corpus.h"
 #include "indexer/writer.h"
+#include "tests/serverutil.h"
 #include "tests/testutil.h"
 #include <cjson/cJSON.h>
-
-/* How long any single wait on the server may take before the test fails. */
-#define WAIT_MS 10000
 
 /* ---- the index ---- */
 
@@ -83,127 +81,18 @@ static pid_t server_pid = -1;
 static int server_port;
 static int server_log = -1;   /* read end of the server's stderr */
 
-static long now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
-/* Copies whatever the server has logged to our stderr (non-blocking). */
-static void drain_log(void)
-{
-	char buf[4096];
-	ssize_t n;
-	while (server_log >= 0 && (n = read(server_log, buf, sizeof buf)) > 0)
-		fwrite(buf, 1, (size_t)n, stderr);
-}
-
-/* Starts $BIN/sousuo-server on index idx with the extra arguments (NULL
- * terminated) on an ephemeral loopback port; returns its pid, port and the
- * read end of its stderr (non-blocking). */
-static int last_http_port;   /* the --http-port the last spawned server logged */
-
-static pid_t spawn_server(const char *idx, const char *const *extra, int *port, int *logfd)
-{
-	last_http_port = 0;
-	char exe[512];
-	snprintf(exe, sizeof exe, "%s/sousuo-server", test_bin_dir());
-	const char *argv[32] = { exe, "-i", idx, "--port", "0" };
-	int argc = 5;
-	for (int i = 0; extra && extra[i] && argc < 31; i++)
-		argv[argc++] = extra[i];
-	argv[argc] = NULL;
-	int p[2];
-	assert_int_equal(pipe(p), 0);
-	pid_t pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		dup2(p[1], 2);
-		close(p[0]);
-		close(p[1]);
-		execv(exe, (char *const *)argv);
-		fprintf(stderr, "exec %s: %s\n", exe, strerror(errno));
-		_exit(127);
-	}
-	close(p[1]);
-	*logfd = p[0];
-	/* read its log until "listening on HOST:PORT" */
-	char log[8192];
-	size_t len = 0;
-	long end = now_ms() + WAIT_MS;
-	for (;;) {
-		struct pollfd pf = { *logfd, POLLIN, 0 };
-		long left = end - now_ms();
-		if (left <= 0 || poll(&pf, 1, (int)left) <= 0) {
-			kill(pid, SIGKILL);
-			waitpid(pid, NULL, 0);
-			fail_msg("server did not say \"listening on\"; log so far: %.*s", (int)len, log);
-		}
-		ssize_t n = read(*logfd, log + len, sizeof log - 1 - len);
-		if (n <= 0) {
-			waitpid(pid, NULL, 0);
-			fail_msg("server exited before listening; log: %.*s", (int)len, log);
-		}
-		len += (size_t)n;
-		log[len] = 0;
-		/* the line protocol's "listening on", not "http listening on" */
-		char *at = log;
-		while ((at = strstr(at, "listening on ")) && at - log >= 5 && !memcmp(at - 5, "http ", 5))
-			at += 13;
-		char *eol = at ? strchr(at, '\n') : NULL;
-		char *hat = strstr(log, "http listening on ");
-		char *hcolon = hat ? strchr(hat + 18, ':') : NULL;
-		if (hcolon && strchr(hcolon, '\n'))
-			last_http_port = atoi(hcolon + 1);
-		if (eol) {
-			char *colon = strchr(at + 13, ':');
-			assert_non_null(colon);
-			*port = atoi(colon + 1);
-			assert_true(*port > 0 && *port < 65536);
-			break;
-		}
-	}
-	fwrite(log, 1, len, stderr);
-	fcntl(*logfd, F_SETFL, O_NONBLOCK);
-	return pid;
-}
-
-/* Kills a server started by spawn_server and copies its log to stderr. */
-static void kill_server(pid_t pid, int logfd)
-{
-	if (pid > 0) {
-		kill(pid, SIGKILL);
-		waitpid(pid, NULL, 0);
-	}
-	char buf[4096];
-	ssize_t n;
-	while (logfd >= 0 && (n = read(logfd, buf, sizeof buf)) > 0)
-		fwrite(buf, 1, (size_t)n, stderr);
-	if (logfd >= 0)
-		close(logfd);
-}
-
 static int start_server(void **state)
 {
 	const char *idx = test_tmp_path("server.idx");
 	build_index(NDOCS_A, idx);
 	static const char *const extra[] = { "--threads", "2", NULL };
-	server_pid = spawn_server(idx, extra, &server_port, &server_log);
+	server_pid = spawn_server(idx, extra, 0, &server_port, NULL, &server_log);
 	return 0;
 }
 
 static int stop_server(void **state)
 {
-	if (server_pid > 0) {
-		kill(server_pid, SIGKILL);
-		waitpid(server_pid, NULL, 0);
-		server_pid = -1;
-	}
-	drain_log();
-	if (server_log >= 0)
-		close(server_log);
-	server_log = -1;
+	kill_server(&server_pid, &server_log);
 	unlink(test_tmp_path("server.idx"));
 	unlink(test_tmp_path("bad.idx"));
 	unlink(test_tmp_path("a.idx"));
@@ -225,14 +114,9 @@ static client *cl_open_port(int port)
 {
 	client *c = calloc(1, sizeof *c);
 	assert_non_null(c);
-	c->fd = socket(AF_INET, SOCK_STREAM, 0);
-	assert_true(c->fd >= 0);
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (connect(c->fd, (struct sockaddr *)&a, sizeof a))
+	c->fd = raw_connect(port);
+	if (c->fd < 0)
 		fail_msg("connect: %s", strerror(errno));
-	int one = 1;
-	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	return c;
 }
 
@@ -249,16 +133,8 @@ static void cl_close(client *c)
 
 static void cl_send(client *c, const void *p, size_t n)
 {
-	const char *s = p;
-	while (n) {
-		ssize_t w = send(c->fd, s, n, MSG_NOSIGNAL);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			fail_msg("send: %s", strerror(errno));
-		s += w;
-		n -= (size_t)w;
-	}
+	if (raw_write(c->fd, p, n))
+		fail_msg("send: %s", strerror(errno));
 }
 
 static void cl_sends(client *c, const char *s)
@@ -809,78 +685,6 @@ static void test_concurrent_clients(void **state)
 	cl_close(c);
 }
 
-/* A client for the threads: no cmocka calls, errors are returned. */
-typedef struct {
-	int fd;
-	size_t start, end;
-	char buf[8192];
-} tclient;
-
-static int tc_open(tclient *t, int port)
-{
-	memset(t, 0, sizeof *t);
-	t->fd = socket(AF_INET, SOCK_STREAM, 0);
-	if (t->fd < 0)
-		return -1;
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	int one = 1;
-	setsockopt(t->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	if (connect(t->fd, (struct sockaddr *)&a, sizeof a)) {
-		close(t->fd);
-		t->fd = -1;
-		return -1;
-	}
-	return 0;
-}
-
-static int tc_send(tclient *t, const char *s)
-{
-	size_t n = strlen(s);
-	while (n) {
-		ssize_t w = send(t->fd, s, n, MSG_NOSIGNAL);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		s += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
-/* One line into out (without "\n") by the deadline; its length or -1. */
-static ssize_t tc_line(tclient *t, char *out, size_t cap, long deadline)
-{
-	for (;;) {
-		char *nl = memchr(t->buf + t->start, '\n', t->end - t->start);
-		if (nl) {
-			size_t n = (size_t)(nl - (t->buf + t->start));
-			if (n >= cap)
-				return -1;
-			memcpy(out, t->buf + t->start, n);
-			out[n] = 0;
-			t->start += n + 1;
-			return (ssize_t)n;
-		}
-		memmove(t->buf, t->buf + t->start, t->end - t->start);
-		t->end -= t->start;
-		t->start = 0;
-		if (t->end == sizeof t->buf)
-			return -1;
-		struct pollfd pf = { t->fd, POLLIN, 0 };
-		long left = deadline - now_ms();
-		if (left <= 0 || poll(&pf, 1, (int)left) <= 0)
-			return -1;
-		ssize_t r = recv(t->fd, t->buf + t->end, sizeof t->buf - t->end, 0);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return -1;
-		t->end += (size_t)r;
-	}
-}
-
 typedef struct {
 	atomic_int *stop;
 	long answers, old_total, new_total, failures;
@@ -892,11 +696,10 @@ typedef struct {
 static void *load_thread(void *p)
 {
 	load_arg *a = p;
-	tclient *t = malloc(sizeof *t);
-	if (!t || tc_open(t, server_port)) {
+	cl *t = cl_connect(server_port);
+	if (!t) {
 		a->failures++;
 		snprintf(a->first_failure, sizeof a->first_failure, "cannot connect");
-		free(t);
 		return NULL;
 	}
 	char batch[8 * 32] = "", st[256];
@@ -904,13 +707,13 @@ static void *load_thread(void *p)
 		strcat(batch, "COUNT 外商投资\n");
 	long end = now_ms() + 3 * WAIT_MS;
 	while (!atomic_load(a->stop) && now_ms() < end && !a->failures) {
-		if (tc_send(t, batch)) {
+		if (raw_write(t->fd, batch, strlen(batch))) {
 			a->failures++;
 			snprintf(a->first_failure, sizeof a->first_failure, "send: %s", strerror(errno));
 			break;
 		}
 		for (int i = 0; i < 8; i++) {
-			if (tc_line(t, st, sizeof st, now_ms() + WAIT_MS) < 0) {
+			if (cl_read_line(t, st, sizeof st, now_ms() + WAIT_MS) < 0) {
 				a->failures++;
 				snprintf(a->first_failure, sizeof a->first_failure, "no answer");
 				break;
@@ -925,8 +728,7 @@ static void *load_thread(void *p)
 			}
 		}
 	}
-	close(t->fd);
-	free(t);
+	cl_free(t);
 	return NULL;
 }
 
@@ -949,11 +751,10 @@ static int swap_in(int n)
 static void *reload_thread(void *p)
 {
 	reload_arg *a = p;
-	tclient *t = malloc(sizeof *t);
-	if (!t || tc_open(t, server_port)) {
+	cl *t = cl_connect(server_port);
+	if (!t) {
 		a->failures++;
 		snprintf(a->first_failure, sizeof a->first_failure, "cannot connect");
-		free(t);
 		return NULL;
 	}
 	char st[256], want[64];
@@ -966,7 +767,8 @@ static void *reload_thread(void *p)
 			a->failures++;
 			break;
 		}
-		if (tc_send(t, "RELOAD\n") || tc_line(t, st, sizeof st, now_ms() + WAIT_MS) < 0) {
+		if (raw_write(t->fd, "RELOAD\n", strlen("RELOAD\n")) ||
+		    cl_read_line(t, st, sizeof st, now_ms() + WAIT_MS) < 0) {
 			snprintf(a->first_failure, sizeof a->first_failure, "RELOAD %d: no answer", k);
 			a->failures++;
 			break;
@@ -980,8 +782,7 @@ static void *reload_thread(void *p)
 		a->done++;
 	}
 	usleep(60000);
-	close(t->fd);
-	free(t);
+	cl_free(t);
 	return NULL;
 }
 
@@ -1038,15 +839,7 @@ static void test_reload_under_load(void **state)
 
 static long vm_rss_kb(pid_t pid)
 {
-	char path[64], line[256];
-	snprintf(path, sizeof path, "/proc/%ld/status", (long)pid);
-	FILE *f = fopen(path, "r");
-	assert_non_null(f);
-	long kb = -1;
-	while (fgets(line, sizeof line, f))
-		if (!strncmp(line, "VmRSS:", 6))
-			kb = atol(line + 6);
-	fclose(f);
+	long kb = rss_kb(pid);
 	assert_true(kb > 0);
 	return kb;
 }
@@ -1135,9 +928,7 @@ static int limits_log = -1;
 
 static int stop_limits_server(void **state)
 {
-	kill_server(limits_pid, limits_log);
-	limits_pid = -1;
-	limits_log = -1;
+	kill_server(&limits_pid, &limits_log);
 	unlink(test_tmp_path("limits.idx"));
 	return 0;
 }
@@ -1150,7 +941,7 @@ static void test_max_conns(void **state)
 	build_index(NDOCS_A, idx);
 	static const char *const extra[] = { "--threads", "2", "--max-conns", "3", NULL };
 	int port;
-	limits_pid = spawn_server(idx, extra, &port, &limits_log);
+	limits_pid = spawn_server(idx, extra, 0, &port, NULL, &limits_log);
 	client *c[3];
 	for (int i = 0; i < 3; i++) {
 		c[i] = cl_open_port(port);
@@ -1183,6 +974,67 @@ static void test_max_conns(void **state)
 	assert_true(served);
 }
 
+/* --max-output-total 1M with --max-output far above it: a client that
+ * pipelines SEARCHes and never reads is paused at the total, not at its own
+ * limit; a reading client is still served; the pending bytes the server
+ * counts stay near the total and go back to 0 once the client is gone
+ * (each connection gives back what it held when it closes). */
+static void test_output_total(void **state)
+{
+	enum { NREQ = 20000, TOTAL = 1 << 20 };
+	const char *idx = test_tmp_path("limits.idx");
+	build_index(NDOCS_A, idx);
+	static const char *const extra[] = { "--threads", "1", "--max-output", "1G",
+	                                     "--max-output-total", "1M", NULL };
+	int port;
+	limits_pid = spawn_server(idx, extra, 0, &port, NULL, &limits_log);
+	client *ctl = cl_open_port(port);
+	client *hog = cl_open_port(port);
+	int small = 16384;   /* the socket holds little: the server's buffer fills */
+	setsockopt(hog->fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+	const char *one = "SEARCH 外商投资\n";
+	size_t onelen = strlen(one);
+	char *req = malloc(NREQ * onelen);
+	assert_non_null(req);
+	for (size_t i = 0; i < NREQ; i++)
+		memcpy(req + i * onelen, one, onelen);
+	fcntl(hog->fd, F_SETFL, O_NONBLOCK);
+	/* all of it, or until the server has stopped reading for 300 ms */
+	size_t sent = 0;
+	long end = now_ms() + WAIT_MS;
+	while (sent < NREQ * onelen && now_ms() < end) {
+		ssize_t w = send(hog->fd, req + sent, NREQ * onelen - sent, MSG_NOSIGNAL);
+		if (w > 0) {
+			sent += (size_t)w;
+			continue;
+		}
+		struct pollfd pf = { hog->fd, POLLOUT, 0 };
+		if (poll(&pf, 1, 300) == 0)
+			break;
+	}
+	/* the kernel's socket buffers fill first (MBs on loopback), then the
+	 * server's own, up to the total */
+	long pending = 0;
+	end = now_ms() + WAIT_MS;
+	while ((pending = stat_value(ctl, "output_pending")) < TOTAL && now_ms() < end)
+		usleep(20000);
+	long paused = stat_value(ctl, "output_paused_total");
+	long own = stat_value(ctl, "output_paused");
+	expect(ctl, "SEARCH limit=1 fields=id 外商投资\n", "OK 1 total=3 ");
+	fprintf(stderr, "output total: %zu request bytes sent, paused at the total %ld time(s), at "
+	        "--max-output %ld; %ld bytes pending\n", sent, paused, own, pending);
+	assert_true(paused >= 1);
+	assert_int_equal(own, 0);
+	assert_true(pending >= TOTAL && pending < 2 * TOTAL);
+	cl_close(hog);
+	free(req);
+	end = now_ms() + WAIT_MS;
+	while ((pending = stat_value(ctl, "output_pending")) != 0 && now_ms() < end)
+		usleep(20000);
+	assert_int_equal(pending, 0);
+	cl_close(ctl);
+}
+
 /* --idle-timeout 1: an idle connection is closed after about a second, a
  * busy one stays open; --send-timeout 1: one that stops reading its replies
  * (paused at --max-output) is closed too, as its output makes no progress. */
@@ -1193,7 +1045,7 @@ static void test_idle_timeout(void **state)
 	static const char *const extra[] = { "--threads", "2", "--idle-timeout", "1",
 	                                     "--send-timeout", "1", "--max-output", "4096", NULL };
 	int port;
-	limits_pid = spawn_server(idx, extra, &port, &limits_log);
+	limits_pid = spawn_server(idx, extra, 0, &port, NULL, &limits_log);
 	client *idle = cl_open_port(port), *busy = cl_open_port(port), *stalled = cl_open_port(port);
 	expect(idle, "PING\n", "OK 0 PONG");
 	/* the stalled one: many SEARCHes, as much as goes out at once, never read */
@@ -1311,9 +1163,8 @@ static void test_http(void **state)
 	const char *idx = test_tmp_path("limits.idx");
 	build_index(NDOCS_A, idx);
 	static const char *const extra[] = { "--threads", "2", "--http-port", "0", NULL };
-	int port;
-	limits_pid = spawn_server(idx, extra, &port, &limits_log);
-	int hp = last_http_port;
+	int port, hp;
+	limits_pid = spawn_server(idx, extra, 0, &port, &hp, &limits_log);
 	assert_true(hp > 0 && hp != port);
 	cJSON *j;
 
@@ -1510,9 +1361,8 @@ static void test_budget_slowlog_unix(void **state)
 	static const char *extra[] = { "--threads", "2", "--query-timeout", "1us", "--slow-log", "1us",
 	                               "--http-port", "0", "--unix", NULL, NULL };
 	extra[9] = sock;
-	int port;
-	limits_pid = spawn_server(idx, extra, &port, &limits_log);
-	int hp = last_http_port;
+	int port, hp;
+	limits_pid = spawn_server(idx, extra, 0, &port, &hp, &limits_log);
 	client *u = cl_open_unix(sock);
 	expect(u, "PING\n", "OK 0 PONG");
 	expect(u, "SEARCH 外商投资\n", "ERR BUSY the query ran past its time budget (1 us)");
@@ -1528,20 +1378,16 @@ static void test_budget_slowlog_unix(void **state)
 	cl_close(u);
 
 	/* killed, the server leaves its socket file; the next one replaces it */
-	kill_server(limits_pid, limits_log);
-	limits_pid = -1;
-	limits_log = -1;
+	kill_server(&limits_pid, &limits_log);
 	static const char *again[] = { "--threads", "1", "--unix", NULL, NULL };
 	again[3] = sock;
-	limits_pid = spawn_server(idx, again, &port, &limits_log);
+	limits_pid = spawn_server(idx, again, 0, &port, NULL, &limits_log);
 	u = cl_open_unix(sock);
 	expect(u, "COUNT 外商投资\n", "OK 0 5000");
 	cl_close(u);
 	/* while it lives, a second server on the same path is refused */
 	assert_int_equal(refused_start(idx, again), 1);
-	kill_server(limits_pid, limits_log);
-	limits_pid = -1;
-	limits_log = -1;
+	kill_server(&limits_pid, &limits_log);
 	/* a path holding something else is never removed */
 	unlink(sock);
 	FILE *f = fopen(sock, "w");
@@ -1579,9 +1425,8 @@ static void test_requirepass(void **state)
 	build_index(NDOCS_A, idx);
 	static const char *const extra[] = { "--threads", "2", "--requirepass", "s3cret pass",
 	                                     "--http-port", "0", NULL };
-	int port;
-	limits_pid = spawn_server(idx, extra, &port, &limits_log);
-	int hp = last_http_port;
+	int port, hp;
+	limits_pid = spawn_server(idx, extra, 0, &port, &hp, &limits_log);
 	client *c = cl_open_port(port);
 	expect(c, "PING\n", "OK 0 PONG");
 	expect(c, "COUNT 外商投资\n", "ERR AUTH authentication required (AUTH <password>)");
@@ -1608,9 +1453,7 @@ static void test_requirepass(void **state)
 	assert_int_equal(http_status_auth(hp, "/count?q=x", NULL), 401);
 	assert_int_equal(http_status_auth(hp, "/count?q=x", "Bearer wrong"), 401);
 	assert_int_equal(http_status_auth(hp, "/count?q=x", "Bearer s3cret pass"), 200);
-	kill_server(limits_pid, limits_log);
-	limits_pid = -1;
-	limits_log = -1;
+	kill_server(&limits_pid, &limits_log);
 	/* beyond loopback, a password is required */
 	static const char *const open_bind[] = { "--bind", "0.0.0.0", NULL };
 	assert_int_equal(refused_start(idx, open_bind), 1);
@@ -1633,6 +1476,7 @@ int main(void)
 		cmocka_unit_test(test_reload_under_load),
 		cmocka_unit_test(test_slow_readers),
 		cmocka_unit_test_teardown(test_max_conns, stop_limits_server),
+		cmocka_unit_test_teardown(test_output_total, stop_limits_server),
 		cmocka_unit_test_teardown(test_idle_timeout, stop_limits_server),
 		cmocka_unit_test_teardown(test_http, stop_limits_server),
 		cmocka_unit_test_teardown(test_budget_slowlog_unix, stop_limits_server),
