@@ -77,6 +77,9 @@
 #include <string.h>
 #include <time.h>
 #include <zstd.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 static double now(void)
 {
@@ -283,13 +286,23 @@ static void run_tasks(finish_ctx *c, int threads)
 		pthread_join(th[i], NULL);
 }
 
+/* A term's share of the encoding work: its chain bytes and a little more. */
+static uint64_t term_cost(const mterm *m, bterm *const *parts)
+{
+	uint64_t cost = 16;
+	for (bterm *const *p = parts + m->part; *p && (*p)->key == m->key; p++)
+		cost += (*p)->len;
+	return cost;
+}
+
 /* Splits terms into pieces of about equal chain bytes, each starting on a
  * group boundary. */
-static void split_terms(const mterm *mt, size_t nm, post_piece *pc, size_t np)
+static void split_terms(const mterm *mt, size_t nm, bterm *const *parts, post_piece *pc,
+                        size_t np)
 {
 	uint64_t total = 0, acc = 0;
 	for (size_t i = 0; i < nm; i++)
-		total += mt[i].cost + 16;
+		total += term_cost(&mt[i], parts);
 	size_t at = 0;
 	for (size_t p = 0; p < np; p++) {
 		pc[p].lo = at;
@@ -297,7 +310,7 @@ static void split_terms(const mterm *mt, size_t nm, post_piece *pc, size_t np)
 		if (p == np - 1)
 			at = nm;
 		while (at < nm && (acc < target || at % FMT_GROUP))
-			acc += mt[at++].cost + 16;
+			acc += term_cost(&mt[at++], parts);
 		pc[p].hi = at;
 	}
 }
@@ -320,6 +333,33 @@ static int split_docs(const index_writer *w, store_piece *sp, size_t np)
 }
 
 /* ---- writer_finish ---- */
+
+/* Returns what the writer has just freed to the system.  Not done by free:
+ * glibc trims an arena only when its free top passes the trim threshold,
+ * which follows the mmap threshold (up to 64 MB) once a large block has been
+ * freed, so the tokenizing threads' freed term chunks and tables would stay
+ * resident under the merged tables allocated next. */
+static void give_back(void)
+{
+#ifdef __GLIBC__
+	malloc_trim(0);
+#endif
+}
+
+/* Frees the terms and their chains once encoded (or when failing): the
+ * blobs and the dictionary are still to be laid out, and need only mt. */
+static void drop_terms(index_writer *w, bterm ***parts, bterm **ngt, size_t nngt)
+{
+	free(*parts);
+	*parts = NULL;
+	free_terms(*ngt, nngt);
+	*ngt = NULL;
+	for (size_t i = 0; i < w->nwk; i++) {
+		free_terms(w->wk[i].terms, w->wk[i].nterms);
+		w->wk[i].terms = NULL;
+		w->wk[i].nterms = 0;
+	}
+}
 
 int writer_finish(index_writer *w, const char *path, writer_stats *stats, char *err, size_t errlen)
 {
@@ -346,8 +386,10 @@ int writer_finish(index_writer *w, const char *path, writer_stats *stats, char *
 	fmt_header h;
 	memset(&h, 0, sizeof h);
 
-	if (end_tokenizing(w) || merge_terms(w, &mt, &nm, &parts) ||
-	    add_ngrams(w, &mt, &nm, &parts, &ngt, &nngt))
+	if (end_tokenizing(w))
+		goto nomem;
+	give_back();
+	if (merge_terms(w, &mt, &nm, &parts) || add_ngrams(w, &mt, &nm, &parts, &ngt, &nngt))
 		goto nomem;
 	double t1 = now();
 	uint64_t body_tokens = 0, title_tokens = 0, npositions = 0;
@@ -375,8 +417,10 @@ int writer_finish(index_writer *w, const char *path, writer_stats *stats, char *
 	if (!c.post || !c.store || !fdocs || !posn_parts || !store_parts ||
 	    split_docs(w, c.store, c.nstore))
 		goto nomem;
-	split_terms(mt, nm, c.post, c.npost);
+	split_terms(mt, nm, parts, c.post, c.npost);
 	run_tasks(&c, threads);
+	drop_terms(w, &parts, &ngt, nngt);
+	give_back();
 	for (size_t p = 0; p < c.npost; p++)
 		if (c.post[p].failed)
 			goto nomem;
@@ -514,15 +558,7 @@ out:
 	free(posn_parts);
 	free(store_parts);
 	free(mt);
-	free(parts);
 	free(fdocs);
-	if (ngt)
-		free_terms(ngt, nngt);
-	/* the chains are of no use any more (and some were freed) */
-	for (size_t i = 0; i < w->nwk; i++) {
-		free_terms(w->wk[i].terms, w->wk[i].nterms);
-		w->wk[i].terms = NULL;
-		w->wk[i].nterms = 0;
-	}
+	drop_terms(w, &parts, &ngt, nngt);
 	return rc;
 }

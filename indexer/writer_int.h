@@ -109,22 +109,55 @@ static inline void buf_free(buf *b)
  * tf), the gap written at the document's first occurrence, tf when the
  * document ends.  A doc gap is doc minus previous doc minus 1, the first from
  * "doc -1": ids are absolute, so the chains of one term in several threads
- * decode each to its own documents.  32 bytes: two to a cache line. */
+ * decode each to its own documents.  Most terms are rare (on random text
+ * nearly all occur once), so a chain of up to CHAIN_INLINE bytes is kept in
+ * the term itself, in the pointer's place: no allocation for them, which
+ * would cost at least 48 bytes with malloc's header.  32 bytes: two to a
+ * cache line. */
+#define CHAIN_INLINE 8
 typedef struct {
-	uint64_t key;          /* 0: an empty slot (no key is 0: kinds start at 1) */
-	uint8_t *chain;
-	uint32_t len;          /* bytes in chain; its allocation is chain_cap(len) */
+	uint64_t key;          /* 0: not a term yet (no key is 0: kinds start at 1) */
+	union {
+		uint8_t *p;    /* len > CHAIN_INLINE: malloc'd (writer_tokenize.c's
+		                  chain_cap(len) bytes, add_ngrams: len) */
+		uint8_t in[CHAIN_INLINE];
+	} chain;
+	uint32_t len;          /* bytes in chain */
 	uint32_t df;
 	uint32_t last_doc;     /* UINT32_MAX before the first */
 	uint32_t last;         /* positional: last position; CJK: tf in last_doc */
 } bterm;
 
-/* key -> term: open addressing of the terms themselves, linear probing,
- * 2^bits slots at most 5/8 full. */
+static inline const uint8_t *chain_bytes(const bterm *t)
+{
+	return t->len > CHAIN_INLINE ? t->chain.p : t->chain.in;
+}
+
+static inline void chain_free(bterm *t)
+{
+	if (t->len > CHAIN_INLINE)
+		free(t->chain.p);
+	t->len = 0;
+}
+
+/* key -> term.  The terms lie in chunks of TERM_CHUNK in the order they were
+ * first seen (a chunk never moves, so growing costs no copy of the terms);
+ * the table is open addressing, linear probing, of 8-byte slots, 2^bits of
+ * them at most 5/8 full.  A slot's tag (a fold of the key) spares reading
+ * the term of a slot that holds another key.  Growing frees the old slots
+ * before taking the new ones and refills them from the chunks in order. */
+#define TERM_CHUNK_BITS 14     /* 512 KiB of terms */
+#define TERM_CHUNK ((size_t)1 << TERM_CHUNK_BITS)
 typedef struct {
-	bterm *slot;
+	uint32_t tag;
+	uint32_t idx;          /* the term's number + 1; 0: an empty slot */
+} tslot;
+
+typedef struct {
+	tslot *slot;
 	unsigned bits;
-	size_t n;
+	bterm **chunk;         /* nchunks of them, TERM_CHUNK terms each */
+	size_t n, nchunks;     /* terms; chunks allocated */
 } termtab;
 
 /* ---- documents and tokenizing jobs ---- */
@@ -169,7 +202,7 @@ typedef struct {
 	uint64_t npositions;
 	tjob *done;            /* jobs it ran, with their results */
 	bterm *terms;          /* once sealed: all its terms in key order; tt and
-	                          cjk are then empty */
+	                          cjk are then empty (NULL before) */
 	size_t nterms;
 } tworker;
 
@@ -195,16 +228,25 @@ struct index_writer {
 /* ---- merged terms (writer_postings.c) ---- */
 
 /* A term of the index: its chains in the threads' tables, and where its
- * encoding went. */
+ * encoding went.  There is one for every term: 32 bytes, its count of
+ * chains and their bytes are found through parts instead. */
 typedef struct {
 	uint64_t key;
-	uint32_t part, nparts; /* its chains: parts[part .. part + nparts) */
-	uint32_t df;
-	uint64_t cost;         /* chain bytes: to split the work evenly */
 	uint64_t blob;         /* bytes of its blob in its piece, after the
 	                          positions offset */
 	uint64_t posn;         /* offset of its positions in its piece's POSITIONS */
+	uint32_t part;         /* its chains: parts[part] and the ones after it
+	                          with its key (parts ends with NULL) */
+	uint32_t df;
 } mterm;
+
+static inline uint32_t mterm_nparts(const mterm *m, bterm *const *parts)
+{
+	uint32_t n = 1;
+	while (parts[m->part + n] && parts[m->part + n]->key == m->key)
+		n++;
+	return n;
+}
 
 /* ---- finishing: tasks on several threads ---- */
 

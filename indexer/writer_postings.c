@@ -43,11 +43,10 @@ int merge_terms(index_writer *w, mterm **out, size_t *nout, bterm ***outparts)
 			if (cur[i] < w->wk[i].nterms && w->wk[i].terms[cur[i]].key == k) {
 				bterm *t = &w->wk[i].terms[cur[i]++];
 				parts[np++] = t;
-				m->nparts++;
 				m->df += t->df;
-				m->cost += t->len;
 			}
 	}
+	parts[np] = NULL;
 	free(cur);
 	*out = mt;
 	*nout = nm;
@@ -72,7 +71,8 @@ int add_ngrams(index_writer *w, mterm **pmt, size_t *pnm, bterm ***pparts,
 	if (min_df == UINT32_MAX || w->ndocs < min_df)
 		return 0;
 	mterm *mt = *pmt;
-	size_t nm = *pnm, npairs = 0, nparts = nm ? mt[nm - 1].part + mt[nm - 1].nparts : 0;
+	size_t nm = *pnm, npairs = 0;
+	size_t nparts = nm ? mt[nm - 1].part + mterm_nparts(&mt[nm - 1], *pparts) : 0;
 	uint64_t *pairs = malloc((nm + 1) * sizeof *pairs);
 	const char **bodies = malloc((w->ndocs + 1) * sizeof *bodies);
 	size_t *lens = malloc((w->ndocs + 1) * sizeof *lens);
@@ -132,11 +132,17 @@ int add_ngrams(index_writer *w, mterm **pmt, size_t *pnm, bterm ***pparts,
 			goto out;
 		}
 		nt[i].key = l->key;
-		nt[i].chain = ch.p;
 		nt[i].len = (uint32_t)ch.len;
+		if (ch.len > CHAIN_INLINE) {
+			nt[i].chain.p = ch.p;
+		} else {
+			memcpy(nt[i].chain.in, ch.p, ch.len);
+			buf_free(&ch);
+		}
 		nt[i].df = l->df;
 		parts[nparts + i] = &nt[i];
 	}
+	parts[nparts + r.n] = NULL;
 	/* merge by key: n-gram keys are of their own kind, never equal */
 	size_t a = 0, b = 0, o = 0;
 	while (a < nm || b < r.n) {
@@ -146,9 +152,7 @@ int add_ngrams(index_writer *w, mterm **pmt, size_t *pnm, bterm ***pparts,
 			mterm m = { 0 };
 			m.key = r.lists[b].key;
 			m.part = (uint32_t)(nparts + b);
-			m.nparts = 1;
 			m.df = r.lists[b].df;
-			m.cost = nt[b].len;
 			out[o++] = m;
 			b++;
 		}
@@ -209,7 +213,7 @@ static void scratch_free(scratch *s)
 /* Decodes a chain, appending to s. */
 static int chain_decode(const bterm *t, scratch *s)
 {
-	const uint8_t *p = t->chain, *end = t->chain + t->len;
+	const uint8_t *p = chain_bytes(t), *end = p + t->len;
 	size_t nd = s->nd, np = s->np;
 	uint32_t doc = UINT32_MAX;
 	uint64_t v;
@@ -254,11 +258,11 @@ static int chain_decode(const bterm *t, scratch *s)
 static int term_decode(const mterm *m, bterm *const *parts, scratch *s, scratch *raw)
 {
 	s->nd = s->np = 0;
-	if (m->nparts == 1)
+	uint32_t n = mterm_nparts(m, parts);
+	if (n == 1)
 		return chain_decode(parts[m->part], s);
 	size_t d0[WRITER_MAX_THREADS + 1], p0[WRITER_MAX_THREADS + 1];
 	size_t dc[WRITER_MAX_THREADS], pc[WRITER_MAX_THREADS];
-	uint32_t n = m->nparts;
 	raw->nd = raw->np = 0;
 	for (uint32_t j = 0; j < n; j++) {
 		dc[j] = d0[j] = raw->nd;
@@ -399,11 +403,8 @@ void post_task(finish_ctx *c, post_piece *pc)
 		}
 		m->blob = pc->post.len - post0;
 		m->posn = posn0;
-		for (uint32_t j = 0; j < m->nparts; j++) {
-			bterm *t = c->parts[m->part + j];
-			free(t->chain);
-			t->chain = NULL;
-		}
+		for (uint32_t j = 0, n = mterm_nparts(m, c->parts); j < n; j++)
+			chain_free(c->parts[m->part + j]);
 	}
 	scratch_free(&s);
 	scratch_free(&raw);
