@@ -114,22 +114,15 @@ static cmd_after search_failed(cmd_ctx *c, int rc, const char *err, proto_buf *o
 	return reply_err(c, out, PROTO_E_INTERNAL, "%s", err);
 }
 
-static void put_num(proto_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void put_num(proto_buf *b, const char *fmt, ...)
-{
-	char s[64];
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(s, sizeof s, fmt, ap);
-	va_end(ap);
-	if (n > 0)
-		proto_buf_append(b, s, (size_t)n < sizeof s ? (size_t)n : sizeof s - 1);
-}
-
 static void put_date(proto_buf *b, uint32_t d)
 {
-	if (d)
-		put_num(b, "%04u-%02u-%02u", d / 10000, d / 100 % 100, d % 100);
+	if (d) {
+		proto_put_uint_pad(b, d / 10000, 4);
+		proto_buf_append(b, "-", 1);
+		proto_put_uint_pad(b, d / 100 % 100, 2);
+		proto_buf_append(b, "-", 1);
+		proto_put_uint_pad(b, d % 100, 2);
+	}
 }
 
 static void put_str(proto_buf *b, const char *s)
@@ -296,9 +289,9 @@ static cmd_after do_search(cmd_ctx *c, const sousuo_index *ix, const proto_reque
 			if (k)
 				proto_put_tab(b);
 			switch (o->fields[k]) {
-			case PROTO_F_RANK: put_num(b, "%u", o->offset + i + 1); break;
-			case PROTO_F_ID: put_num(b, "%u", doc); break;
-			case PROTO_F_SCORE: put_num(b, "%.4f", r.hits[i].score); break;
+			case PROTO_F_RANK: proto_put_uint(b, (uint64_t)o->offset + i + 1); break;
+			case PROTO_F_ID: proto_put_uint(b, doc); break;
+			case PROTO_F_SCORE: proto_put_fixed4(b, r.hits[i].score); break;
 			case PROTO_F_TITLE: put_str(b, m.title); break;
 			case PROTO_F_PATH: put_str(b, m.path); break;
 			case PROTO_F_CATEGORY: {

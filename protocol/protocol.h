@@ -158,6 +158,13 @@ int proto_put_error(proto_buf *b, const proto_error *err);
 int proto_put_field(proto_buf *b, const char *s, size_t n);
 int proto_put_tab(proto_buf *b);
 int proto_put_eol(proto_buf *b);
+/* v in decimal, as printf's "%llu" writes it. */
+int proto_put_uint(proto_buf *b, uint64_t v);
+/* v in decimal, zero-padded to at least width digits ("%0*llu"), width <= 20. */
+int proto_put_uint_pad(proto_buf *b, uint64_t v, unsigned width);
+/* x with four decimals, byte for byte as printf's "%.4f" writes it (the
+ * score field: printf took a tenth of the server's instructions there). */
+int proto_put_fixed4(proto_buf *b, double x);
 
 /* ---- reply parsing (client side) ---------------------------------------------- */
 

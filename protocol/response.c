@@ -1,6 +1,7 @@
 /* response.c — the daemon's reply writer (protocol.h): a growable buffer and
  * the status-line and field writers.  Called by sousuo-server to build each
  * reply before writing it to the socket. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -155,4 +156,44 @@ int proto_put_tab(proto_buf *b)
 int proto_put_eol(proto_buf *b)
 {
 	return proto_buf_append(b, "\n", 1);
+}
+
+int proto_put_uint_pad(proto_buf *b, uint64_t v, unsigned width)
+{
+	char d[20];
+	unsigned n = 0;
+	do {
+		d[sizeof d - 1 - n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	while (n < width && n < sizeof d)
+		d[sizeof d - 1 - n++] = '0';
+	return proto_buf_append(b, d + sizeof d - n, n);
+}
+
+int proto_put_uint(proto_buf *b, uint64_t v)
+{
+	return proto_put_uint_pad(b, v, 1);
+}
+
+/* Below FIXED4_FAST, x * 10000 is within 1e-7 of its exact value, so
+ * rounding it to an integer agrees with printf's exact decimal rounding
+ * except within FIXED4_TIE of a half, which goes to printf itself. */
+#define FIXED4_FAST 1e5
+#define FIXED4_TIE 1e-6
+
+int proto_put_fixed4(proto_buf *b, double x)
+{
+	double r = x * 10000.0, fl = floor(r), frac = r - fl;
+	/* signbit: printf writes -0.0 as "-0.0000" */
+	if (!(x < FIXED4_FAST) || signbit(x) || fabs(frac - 0.5) < FIXED4_TIE) {
+		char s[320];   /* DBL_MAX has 309 digits before the point */
+		int n = snprintf(s, sizeof s, "%.4f", x);
+		return n > 0 ? proto_buf_append(b, s, (size_t)n < sizeof s ? (size_t)n : sizeof s - 1)
+		             : -1;
+	}
+	uint64_t v = (uint64_t)fl + (frac > 0.5);
+	if (proto_put_uint(b, v / 10000) || proto_buf_append(b, ".", 1))
+		return -1;
+	return proto_put_uint_pad(b, v % 10000, 4);
 }

@@ -12,6 +12,8 @@
 
 #include <cmocka.h>
 
+#include <math.h>
+
 #include "protocol/protocol.h"
 #include "tests/testutil.h"
 
@@ -719,6 +721,59 @@ static void test_fuzz(void **state)
 	assert_true(counts[2] > 100);   /* blank */
 }
 
+/* proto_put_fixed4 and proto_put_uint against printf, byte for byte: scores
+ * of every size, values a hair either side of a rounding half, exact halves
+ * (which printf rounds to even), huge, negative, infinite and NaN. */
+static void check_fixed4(double x)
+{
+	proto_buf b;
+	proto_buf_init(&b);
+	char want[400];
+	snprintf(want, sizeof want, "%.4f", x);
+	assert_int_equal(proto_put_fixed4(&b, x), 0);
+	assert_int_equal(b.len, strlen(want));
+	if (memcmp(b.p, want, b.len))
+		fail_msg("%.17g: \"%.*s\", printf \"%s\"", x, (int)b.len, b.p, want);
+	proto_buf_free(&b);
+}
+
+static void test_number_writers(void **state)
+{
+	uint64_t rng = 0x9e3779b97f4a7c15ULL;
+	for (int i = 0; i < 2000000; i++) {
+		rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+		double u = (double)(rng >> 11) / 9007199254740992.0;
+		double x;
+		switch (i % 5) {
+		case 0: x = u * 60; break;                              /* BM25 scores */
+		case 1: x = ldexp(u, (int)(rng % 80) - 40); break;      /* every scale */
+		case 2: x = (double)(rng % 2000000) / 10000 + 0.00005;  /* near a half */
+			break;
+		case 3: x = nextafter((double)(rng % 2000000) / 10000 + 0.00005, (rng & 1) ? 0 : 1e9);
+			break;
+		default: x = (double)(rng % 4000000) / 20000; break;    /* halves, exact or not */
+		}
+		check_fixed4(x);
+	}
+	const double edge[] = { 0.0, -0.0, 0.00005, 0.00015, 0.00025, 9999.99995, 99999.99995,
+	                        1e5, 1e5 - 1e-9, 123456789.123456, 1e300, -1.5, -0.00004,
+	                        INFINITY, -INFINITY, NAN, 5e-324, 0.5, 2.5 };
+	for (size_t i = 0; i < sizeof edge / sizeof edge[0]; i++)
+		check_fixed4(edge[i]);
+	const uint64_t ints[] = { 0, 1, 9, 10, 99, 100, 4294967295u, 18446744073709551615ull };
+	for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++)
+		for (unsigned w = 0; w <= 20; w += 2) {
+			proto_buf b;
+			proto_buf_init(&b);
+			char want[32];
+			snprintf(want, sizeof want, "%0*llu", (int)w, (unsigned long long)ints[i]);
+			assert_int_equal(proto_put_uint_pad(&b, ints[i], w), 0);
+			assert_int_equal(b.len, strlen(want));
+			assert_memory_equal(b.p, want, b.len);
+			proto_buf_free(&b);
+		}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -735,6 +790,7 @@ int main(void)
 		cmocka_unit_test(test_too_long),
 		cmocka_unit_test(test_errcode_words),
 		cmocka_unit_test(test_writers),
+		cmocka_unit_test(test_number_writers),
 		cmocka_unit_test(test_escape_roundtrip),
 		cmocka_unit_test(test_unescape),
 		cmocka_unit_test(test_split),
