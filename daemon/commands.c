@@ -376,6 +376,7 @@ static cmd_after do_stats(cmd_ctx *c, const sousuo_index *ix, const proto_reques
 	stat_line(b, &n, "output_paused", "%" PRIu64, stat_get(&s->output_paused));
 	stat_line(b, &n, "output_paused_total", "%" PRIu64, stat_get(&s->output_paused_total));
 	stat_line(b, &n, "output_pending", "%" PRIu64, stat_get(&s->output_pending));
+	stat_line(b, &n, "input_evicted", "%" PRIu64, stat_get(&s->input_evicted));
 	stat_line(b, &n, "idle_closed", "%" PRIu64, stat_get(&s->idle_closed));
 	stat_line(b, &n, "send_timeout_closed", "%" PRIu64, stat_get(&s->send_closed));
 	stat_line(b, &n, "queries_timed_out", "%" PRIu64, stat_get(&s->queries_timed_out));
@@ -537,6 +538,14 @@ static cmd_after execute(cmd_ctx *c, cmd_session *s, const char *line, size_t le
 		reply_err(c, out, PROTO_E_INTERNAL, "out of memory");
 	}
 	return after;
+}
+
+void cmd_input_full(cmd_ctx *c, proto_buf *out)
+{
+	stat_add(&c->stats->requests, 1);
+	stat_add(&c->stats->input_evicted, 1);
+	reply_err(c, out, PROTO_E_BUSY, "the server's input buffers are full (--max-input-total %lld); "
+	          "send shorter lines or fewer at once", c->cfg->max_input_total);
 }
 
 void cmd_toolong(cmd_ctx *c, size_t max_line, proto_buf *out)

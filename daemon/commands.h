@@ -51,4 +51,8 @@ cmd_after cmd_execute(cmd_ctx *c, cmd_session *s, const char *line, size_t len, 
  * within max_line bytes) and counts it. */
 void cmd_toolong(cmd_ctx *c, size_t max_line, proto_buf *out);
 
+/* The reply to a connection whose partial line is dropped because the
+ * worker's connections hold their share of --max-input-total (ERR BUSY). */
+void cmd_input_full(cmd_ctx *c, proto_buf *out);
+
 #endif

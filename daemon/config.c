@@ -47,6 +47,8 @@ static const cfg_def defs[] = {
 	  "bytes of unread replies per connection before its requests wait (K/M/G ok)" },
 	{ "max-output-total", 0, CFG_INT, F(max_output_total), 1LL << 20, 1LL << 40, 1LL << 30, NULL,
 	  "bytes of unread replies, all connections, before those with some wait (K/M/G ok)" },
+	{ "max-input-total", 0, CFG_INT, F(max_input_total), 1LL << 20, 1LL << 40, 256LL << 20, NULL,
+	  "bytes of incomplete request lines, all connections, before the longest go (K/M/G ok)" },
 	{ "send-timeout", 0, CFG_INT, F(send_timeout), 0, 86400, 30, NULL,
 	  "seconds a client may leave its replies unread before it is closed (0: forever)" },
 	{ "query-timeout", 0, CFG_DUR, F(query_timeout), 0, 3600LL * 1000000, 2000000, NULL,

@@ -24,6 +24,10 @@
 #define SERVER_LINGER_SECONDS 2
 /* SIGTERM/SIGINT: the longest a worker waits for its connections to flush. */
 #define SERVER_DRAIN_SECONDS 5
+/* Over --max-input-total, only a connection whose incomplete line is at
+ * least this long is closed: the ones holding big partial lines are the
+ * ones that fill memory (a slow sender of long lines, or an attack). */
+#define SERVER_EVICT_PARTIAL 4096
 /* Descriptors held back from --max-conns for what is not a client: stdio,
  * the index file during a reload, each event base's epoll and notify
  * descriptors, the listeners, each worker's spare descriptor.  At start
@@ -65,6 +69,10 @@ typedef struct {
 	long long max_output_total; /* --max-output-total: bytes of unread replies
 	                             across all connections; past it, connections
 	                             with replies waiting stop reading requests */
+	long long max_input_total; /* --max-input-total: bytes of request lines
+	                             still incomplete, all connections; past it, a
+	                             connection holding over SERVER_EVICT_PARTIAL
+	                             bytes of one is answered ERR BUSY and closed */
 	long long send_timeout;   /* --send-timeout: seconds a connection may hold
 	                             unsent replies without taking any before it is
 	                             closed (a client that stopped reading); 0 never */

@@ -5,7 +5,10 @@
  *            while its unread replies are at --max-output; resumes when they
  *            fall to half of it.  Paused too while it has replies unsent and
  *            the worker's connections together hold its share of
- *            --max-output-total; resumes when its own are sent.  Closed after --idle-timeout without a
+ *            --max-output-total; resumes when its own are sent.  Answered
+ *            ERR BUSY and closed when the connections' incomplete lines
+ *            together are over their share of --max-input-total and its own
+ *            is SERVER_EVICT_PARTIAL or longer.  Closed after --idle-timeout without a
  *            request byte (while reading), or after --send-timeout with
  *            replies waiting and none taken by the client: a client that
  *            stops reading holds at most --max-output of memory, for a
@@ -71,9 +74,20 @@ static void out_cb(struct evbuffer *b, const struct evbuffer_cb_info *info, void
 		                          memory_order_relaxed);
 }
 
+/* Keeps env->in_bytes the same way. */
+static void in_cb(struct evbuffer *b, const struct evbuffer_cb_info *info, void *arg)
+{
+	conn_env *env = arg;
+	env->in_bytes += info->n_added;
+	env->in_bytes -= info->n_deleted;
+}
+
 static void conn_free(conn *c)
 {
 	conn_env *env = c->env;
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+	evbuffer_remove_cb(in, in_cb, env);
+	env->in_bytes -= evbuffer_get_length(in);
 	struct evbuffer *out = bufferevent_get_output(c->bev);
 	evbuffer_remove_cb(out, out_cb, env);
 	env->out_bytes -= evbuffer_get_length(out);
@@ -241,6 +255,10 @@ static void process_batch(conn *c)
 				close_after_flush(c);
 			} else if (c->eof) {
 				close_after_flush(c);   /* a partial last line is dropped */
+			} else if (c->env->in_bytes > c->env->in_cap && len >= SERVER_EVICT_PARTIAL) {
+				cmd_input_full(c->env->cmds, &c->env->reply);
+				send_reply(c, &c->env->reply);
+				close_after_flush(c);
 			}
 			return;
 		}
@@ -370,7 +388,8 @@ int conn_start(conn_env *env, evutil_socket_t fd)
 	env->head = c;
 	env->count++;
 	stat_add(&env->stats->conns_total, 1);
-	if (!evbuffer_add_cb(bufferevent_get_output(c->bev), out_cb, env)) {
+	if (!evbuffer_add_cb(bufferevent_get_output(c->bev), out_cb, env) ||
+	    !evbuffer_add_cb(bufferevent_get_input(c->bev), in_cb, env)) {
 		bufferevent_free(c->bev);
 		event_free(c->resume);
 		free(c);

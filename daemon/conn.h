@@ -32,6 +32,8 @@ typedef struct {
 	size_t count;
 	size_t out_bytes;             /* unsent replies of all its connections (conn.c) */
 	size_t out_cap;               /* this worker's share of --max-output-total */
+	size_t in_bytes;              /* unread input of all its connections (conn.c) */
+	size_t in_cap;                /* this worker's share of --max-input-total */
 } conn_env;
 
 /* Takes over fd (an accepted, not yet non-blocking socket) and starts

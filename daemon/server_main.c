@@ -235,11 +235,13 @@ static int start_workers(server *s)
 	char at[128];
 	addr_text((struct sockaddr *)&ss, sslen, at, sizeof at);
 	log_msg(LOGL_INFO, "listening on %s%s%s, %d threads, max line %lld, max connections %lld, "
-	        "idle timeout %lld s, max output %lld (all connections %lld), send timeout %lld s, "
+	        "idle timeout %lld s, max output %lld (all connections %lld), max input (all "
+	        "connections) %lld, send timeout %lld s, "
 	        "query timeout %lld us",
 	        at, s->cfg.unix_path ? " and " : "", s->cfg.unix_path ? s->cfg.unix_path : "",
 	        s->nworkers, s->cfg.max_line, s->cfg.max_conns, s->cfg.idle_timeout,
-	        s->cfg.max_output, s->cfg.max_output_total, s->cfg.send_timeout, s->cfg.query_timeout);
+	        s->cfg.max_output, s->cfg.max_output_total, s->cfg.max_input_total, s->cfg.send_timeout,
+	        s->cfg.query_timeout);
 	return 0;
 }
 

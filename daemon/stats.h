@@ -25,6 +25,9 @@ typedef struct {
 	                                         connections held --max-output-total */
 	atomic_uint_fast64_t output_pending;  /* bytes of replies queued and not yet
 	                                         sent, all connections, now */
+	atomic_uint_fast64_t input_evicted;   /* partial lines dropped, and their
+	                                         connections closed, at
+	                                         --max-input-total */
 	atomic_uint_fast64_t idle_closed;     /* closed by --idle-timeout */
 	atomic_uint_fast64_t send_closed;     /* closed by --send-timeout (not
 	                                         reading its replies) */
