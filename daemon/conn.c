@@ -8,10 +8,10 @@
  *            --max-output-total; resumes when its own are sent.  Answered
  *            ERR BUSY and closed when the connections' incomplete lines
  *            together are over their share of --max-input-total and its own
- *            is SERVER_EVICT_PARTIAL or longer.  Closed after --idle-timeout without a
- *            request byte (while reading), or after --send-timeout with
- *            replies waiting and none taken by the client: a client that
- *            stops reading holds at most --max-output of memory, for a
+ *            is SERVER_EVICT_PARTIAL or longer.  Closed after --idle-timeout
+ *            without a request byte (while reading), or after --send-timeout
+ *            with replies waiting and none taken by the client: a client
+ *            that stops reading holds at most --max-output of memory, for a
  *            bounded time, and the others never wait for it.
  *   CLOSING  sending the replies it has (QUIT, TOOLONG, EOF, shutdown).
  *   LINGER   replies sent, our side shut; discarding input until the client
