@@ -484,6 +484,31 @@ static void test_escape_roundtrip(void **state)
 		assert_int_equal(m, (ssize_t)n);
 		assert_memory_equal(b.p, s, n);
 	}
+	/* mostly plain text with a rare byte to escape anywhere: the writer
+	 * skips 8 plain bytes at a time, so its output is checked against the
+	 * same bytes written one at a time */
+	proto_buf ref;
+	proto_buf_init(&ref);
+	static const unsigned char special[] = { 0, 1, '\t', '\n', '\r', 0x1f, '\\', 0x7f };
+	for (int iter = 0; iter < 50000; iter++) {
+		size_t n = rng() % 300;
+		for (size_t i = 0; i < n; i++) {
+			unsigned r = rng();
+			s[i] = (char)(r % 64 == 0 ? special[(r >> 8) % sizeof special]
+			                          : r % 2 ? 0x20 + (r >> 8) % 0x5c    /* ' ' .. '[' */
+			                                  : 0x80 + (r >> 8) % 0x80);
+		}
+		proto_buf_reset(&b);
+		proto_buf_reset(&ref);
+		assert_int_equal(proto_put_field(&b, s, n), 0);
+		for (size_t i = 0; i < n; i++)
+			assert_int_equal(proto_put_field(&ref, s + i, 1), 0);
+		assert_int_equal(b.len, ref.len);
+		assert_memory_equal(b.p, ref.p, b.len);
+		for (size_t i = 0; i < b.len; i++)
+			assert_true((unsigned char)b.p[i] >= 0x20 && (unsigned char)b.p[i] != 0x7f);
+	}
+	proto_buf_free(&ref);
 	proto_buf_free(&b);
 }
 
