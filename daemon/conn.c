@@ -61,38 +61,32 @@ struct conn {
 	conn *prev, *next;
 };
 
-/* Keeps env->out_bytes: every byte queued and every byte sent. */
-static void out_cb(struct evbuffer *b, const struct evbuffer_cb_info *info, void *arg)
+/* Keeps a conn_bytes: every byte a buffer takes and every byte it lets go
+ * (unsigned arithmetic: a net decrease wraps, and wraps back). */
+static void count_cb(struct evbuffer *b, const struct evbuffer_cb_info *info, void *arg)
 {
-	conn_env *env = arg;
-	env->out_bytes += info->n_added;
-	env->out_bytes -= info->n_deleted;
-	if (info->n_added)
-		stat_add(&env->stats->output_pending, info->n_added);
-	if (info->n_deleted)
-		atomic_fetch_sub_explicit(&env->stats->output_pending, info->n_deleted,
-		                          memory_order_relaxed);
+	conn_bytes *n = arg;
+	size_t delta = info->n_added - info->n_deleted;
+	n->bytes += delta;
+	if (n->gauge)
+		stat_add(n->gauge, delta);
 }
 
-/* Keeps env->in_bytes the same way. */
-static void in_cb(struct evbuffer *b, const struct evbuffer_cb_info *info, void *arg)
+/* A buffer about to be freed gives back what it still holds. */
+static void uncount(struct evbuffer *b, conn_bytes *n)
 {
-	conn_env *env = arg;
-	env->in_bytes += info->n_added;
-	env->in_bytes -= info->n_deleted;
+	evbuffer_remove_cb(b, count_cb, n);
+	size_t held = evbuffer_get_length(b);
+	n->bytes -= held;
+	if (n->gauge)
+		atomic_fetch_sub_explicit(n->gauge, held, memory_order_relaxed);
 }
 
 static void conn_free(conn *c)
 {
 	conn_env *env = c->env;
-	struct evbuffer *in = bufferevent_get_input(c->bev);
-	evbuffer_remove_cb(in, in_cb, env);
-	env->in_bytes -= evbuffer_get_length(in);
-	struct evbuffer *out = bufferevent_get_output(c->bev);
-	evbuffer_remove_cb(out, out_cb, env);
-	env->out_bytes -= evbuffer_get_length(out);
-	atomic_fetch_sub_explicit(&env->stats->output_pending, evbuffer_get_length(out),
-	                          memory_order_relaxed);
+	uncount(bufferevent_get_input(c->bev), &env->in);
+	uncount(bufferevent_get_output(c->bev), &env->out);
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -225,7 +219,7 @@ static void process_batch(conn *c)
 			pause_reading(c, (size_t)cfg->max_output / 2, &c->env->stats->output_paused);
 			return;
 		}
-		if (pending && c->env->out_bytes >= c->env->out_cap) {
+		if (pending && c->env->out.bytes >= c->env->out.cap) {
 			pause_reading(c, 0, &c->env->stats->output_paused_total);
 			return;
 		}
@@ -255,7 +249,7 @@ static void process_batch(conn *c)
 				close_after_flush(c);
 			} else if (c->eof) {
 				close_after_flush(c);   /* a partial last line is dropped */
-			} else if (c->env->in_bytes > c->env->in_cap && len >= SERVER_EVICT_PARTIAL) {
+			} else if (c->env->in.bytes > c->env->in.cap && len >= SERVER_EVICT_PARTIAL) {
 				cmd_input_full(c->env->cmds, &c->env->reply);
 				send_reply(c, &c->env->reply);
 				close_after_flush(c);
@@ -369,7 +363,10 @@ int conn_start(conn_env *env, evutil_socket_t fd)
 	c->env = env;
 	c->bev = bufferevent_socket_new(env->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	c->resume = event_new(env->base, -1, 0, resume_cb, c);
-	if (!c->bev || !c->resume) {
+	/* the counting callbacks go on only once both exist (|| stops early) */
+	if (!c->bev || !c->resume ||
+	    !evbuffer_add_cb(bufferevent_get_output(c->bev), count_cb, &env->out) ||
+	    !evbuffer_add_cb(bufferevent_get_input(c->bev), count_cb, &env->in)) {
 		if (c->bev)
 			bufferevent_free(c->bev);   /* closes fd */
 		else
@@ -388,15 +385,6 @@ int conn_start(conn_env *env, evutil_socket_t fd)
 	env->head = c;
 	env->count++;
 	stat_add(&env->stats->conns_total, 1);
-	if (!evbuffer_add_cb(bufferevent_get_output(c->bev), out_cb, env) ||
-	    !evbuffer_add_cb(bufferevent_get_input(c->bev), in_cb, env)) {
-		bufferevent_free(c->bev);
-		event_free(c->resume);
-		free(c);
-		atomic_fetch_sub(&env->stats->conns_current, 1);
-		log_msg(LOGL_ERROR, "out of memory accepting a connection");
-		return -1;
-	}
 	bufferevent_setcb(c->bev, read_cb, write_cb, event_cb, c);
 	/* input stops at max_line: a line that fits has its '\n' by then */
 	bufferevent_setwatermark(c->bev, EV_READ, 0, (size_t)env->cfg->max_line);

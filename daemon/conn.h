@@ -18,6 +18,14 @@
 
 typedef struct conn conn;
 
+/* The bytes one direction's buffers of all a worker's connections hold
+ * (kept by conn.c), and the worker's share of the limit on them. */
+typedef struct {
+	size_t bytes;
+	size_t cap;
+	atomic_uint_fast64_t *gauge;  /* the same sum over all workers, or NULL */
+} conn_bytes;
+
 /* What the connections of one worker share; owned by the worker, outlives
  * its connections.  `head` and `count` are kept by conn.c. */
 typedef struct {
@@ -30,10 +38,8 @@ typedef struct {
 	void *arg;
 	conn *head;                   /* open connections (conn.c) */
 	size_t count;
-	size_t out_bytes;             /* unsent replies of all its connections (conn.c) */
-	size_t out_cap;               /* this worker's share of --max-output-total */
-	size_t in_bytes;              /* unread input of all its connections (conn.c) */
-	size_t in_cap;                /* this worker's share of --max-input-total */
+	conn_bytes out;               /* unsent replies; --max-output-total */
+	conn_bytes in;                /* input not yet run; --max-input-total */
 } conn_env;
 
 /* Takes over fd (an accepted, not yet non-blocking socket) and starts

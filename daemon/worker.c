@@ -235,8 +235,9 @@ worker *worker_new(int id, const struct sockaddr *addr, socklen_t addrlen, int u
 	w->env.on_free = on_conn_free;
 	w->env.arg = w;
 	w->env.cmds = cmd_ctx_new(holder, stats, cfg);
-	w->env.out_cap = (size_t)(cfg->max_output_total / cfg->threads);
-	w->env.in_cap = (size_t)(cfg->max_input_total / cfg->threads);
+	w->env.out.cap = (size_t)(cfg->max_output_total / cfg->threads);
+	w->env.out.gauge = &stats->output_pending;
+	w->env.in.cap = (size_t)(cfg->max_input_total / cfg->threads);
 	w->stop_ev = event_new(w->base, -1, 0, stop_cb, w);
 	w->deadline_ev = evtimer_new(w->base, deadline_cb, w);
 	if (!w->env.cmds || !w->stop_ev || !w->deadline_ev)
