@@ -453,12 +453,9 @@ static void reenable_cb(evutil_socket_t fd, short what, void *arg)
 static void accept_error_cb(struct evconnlistener *l, void *arg)
 {
 	static time_t logged;   /* the HTTP thread's own */
-	time_t now = time(NULL);
-	if (now - logged >= SERVER_ACCEPT_LOG_SECONDS) {
+	if (log_due(&logged, SERVER_ACCEPT_LOG_SECONDS))
 		log_msg(LOGL_ERROR, "http: accept: %s",
 		        evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
-		logged = now;
-	}
 	evconnlistener_disable(l);
 	struct timeval tv = { 0, 100000 };
 	event_base_once(evconnlistener_get_base(l), -1, EV_TIMEOUT, reenable_cb, l, &tv);

@@ -70,3 +70,12 @@ void log_route_libevent(void)
 {
 	event_set_log_callback(libevent_log);
 }
+
+bool log_due(time_t *last, int seconds)
+{
+	time_t now = time(NULL);
+	if (now - *last < seconds)
+		return false;
+	*last = now;
+	return true;
+}

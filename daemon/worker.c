@@ -121,12 +121,10 @@ static void accept_error_cb(struct evconnlistener *l, void *arg)
 	int e = EVUTIL_SOCKET_ERROR();
 	unsigned refused = e == EMFILE || e == ENFILE ? shed(w, l) : 0;
 	w->accept_shed += refused;
-	time_t now = time(NULL);
-	if (now - w->accept_logged >= SERVER_ACCEPT_LOG_SECONDS) {
+	if (log_due(&w->accept_logged, SERVER_ACCEPT_LOG_SECONDS)) {
 		log_msg(LOGL_ERROR, "worker %d: accept: %s (%lu more such errors and %lu connections "
 		        "refused with ERR BUSY since the last report)", w->id,
 		        evutil_socket_error_to_string(e), w->accept_unlogged, w->accept_shed);
-		w->accept_logged = now;
 		w->accept_unlogged = 0;
 		w->accept_shed = 0;
 	} else {
